@@ -1,0 +1,5 @@
+import sys
+
+from outsidein.cli import main
+
+sys.exit(main())

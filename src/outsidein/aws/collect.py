@@ -1,0 +1,259 @@
+"""Collect raw AWS evidence through boto3. It only reads; it judges nothing."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from outsidein.aws.reads import (
+    ABSENT_CODES,
+    CALLER_IDENTITY,
+    CREDENTIAL_REPORT,
+    GLOBAL_READS,
+    MQ_DESCRIBE_BROKER,
+    REGIONAL_READS,
+    S3_BUCKET_POLICY,
+    S3_PUBLIC_ACCESS_BLOCK,
+    S3CONTROL_PUBLIC_ACCESS_BLOCK,
+    ApiRead,
+)
+from outsidein.evidence import GLOBAL, AwsEvidence
+from outsidein.scope import AwsScope
+
+ACCESS_DENIED_CODES = {
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
+    "AuthorizationError", "AuthorizationErrorException", "Forbidden", "InvalidClientTokenId",
+}
+THROTTLING_CODES = {
+    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+    "SlowDown", "RequestThrottled", "RequestThrottledException", "ProvisionedThroughputExceededException",
+}
+DEFAULT_REGION = "us-east-1"
+
+
+class CollectionError(RuntimeError):
+    """Collection cannot start at all (no credentials, role cannot be assumed)."""
+
+
+class _Absent(Exception):
+    """The resource has no such configuration (no bucket policy …): recorded as data None."""
+
+
+def describe_failure(read: ApiRead, exc: BaseException) -> str:
+    """A short, actionable reason for a read that failed."""
+    api = f"{read.service}:{_pascal(read.operation)}"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ACCESS_DENIED_CODES:
+            return f"access denied: {api} ({code})"
+        if code in THROTTLING_CODES:
+            return f"throttled: {api} still throttled after retries ({code})"
+        message = str(error.get("Message", "")).strip()
+        if code.isdigit() or not message or message.startswith("<"):
+            return f"{api} failed: the endpoint answered HTTP {status or code}"
+        return f"{api} failed: {code}: {message[:200]}"
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError):
+        return f"unreachable: {api} ({exc})"
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError):
+        return f"timed out: {api} ({exc})"
+    return f"{api} failed: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _strip_account_host_prefix(request: Any, **_: Any) -> None:
+    """S3 Control puts the account id in the host name; an emulator on one address has no such host."""
+    parts = urlsplit(request.url)
+    host, _, rest = parts.netloc.partition(".")
+    if host.isdigit() and len(host) == 12 and rest:
+        request.url = urlunsplit(parts._replace(netloc=rest))
+
+
+def _pascal(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def _endpoint_overridden(scope: AwsScope) -> bool:
+    return bool(scope.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+
+
+class AwsCollector:
+    """Reads one account across the scope's regions, concurrently, counting every HTTP request."""
+
+    def __init__(self, scope: AwsScope, max_workers: int = 16, session: boto3.Session | None = None) -> None:
+        self.scope = scope
+        self.max_workers = max_workers
+        self.session = self._session(session)
+        self.regions = scope.regions or (self.session.region_name or DEFAULT_REGION,)
+        self._calls: Counter[str] = Counter()
+        self._lock = threading.Lock()  # guards the call counter
+        self._client_lock = threading.Lock()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._config = Config(
+            retries={"max_attempts": scope.max_attempts, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+            max_pool_connections=max_workers,
+        )
+
+    def _session(self, given: boto3.Session | None) -> boto3.Session:
+        """The scope's session: a profile or the default chain, then the role to assume, if any."""
+        try:
+            if given is not None:
+                session = given
+            elif self.scope.profile:
+                session = boto3.Session(profile_name=self.scope.profile)
+            else:
+                session = boto3.Session()
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise CollectionError(f"AWS profile not found: {exc}") from None
+        if not self.scope.role_arn:
+            return session
+        sts = session.client("sts", endpoint_url=self.scope.endpoint_url, region_name=session.region_name
+                             or DEFAULT_REGION)
+        kwargs: dict[str, Any] = {"RoleArn": self.scope.role_arn, "RoleSessionName": "outsidein-audit"}
+        if self.scope.external_id:
+            kwargs["ExternalId"] = self.scope.external_id
+        try:
+            creds = sts.assume_role(**kwargs)["Credentials"]
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise CollectionError(f"cannot assume role {self.scope.role_arn}: {exc}") from None
+        return boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=session.region_name,
+        )
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        with self._client_lock:
+            if key not in self._clients:
+                config = self._config
+                if _endpoint_overridden(self.scope):
+                    # Emulators live on one host: no bucket or account host prefixes.
+                    config = config.merge(Config(s3={"addressing_style": "path"}, inject_host_prefix=False))
+                client = self.session.client(
+                    service, region_name=region, endpoint_url=self.scope.endpoint_url, config=config
+                )
+                client.meta.events.register("before-send", self._count(service))
+                if service == "s3control" and _endpoint_overridden(self.scope):
+                    client.meta.events.register("before-sign.s3-control", _strip_account_host_prefix)
+                self._clients[key] = client
+            return self._clients[key]
+
+    def _count(self, service: str) -> Callable[..., None]:
+        def count(**_: Any) -> None:
+            with self._lock:
+                self._calls[service] += 1
+
+        return count
+
+    # -- reads ---------------------------------------------------------------
+
+    def _read(self, read: ApiRead, region: str, **params: Any) -> Any:
+        client = self.client(read.service, DEFAULT_REGION if region == GLOBAL else region)
+        try:
+            if read.paginated and client.can_paginate(read.operation):
+                return client.get_paginator(read.operation).paginate(**read.kwargs, **params).build_full_result()
+            response = getattr(client, read.operation)(**params)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ABSENT_CODES.get(read.call, ()):
+                raise _Absent from None
+            raise
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def _store(self, evidence: AwsEvidence, read: ApiRead, region: str, param: str | None = None,
+               fetch: Callable[[], Any] | None = None) -> Any:
+        """Run one read and record its data or its failure; returns the data or None."""
+        try:
+            data = fetch() if fetch else self._read(read, region)
+        except _Absent:
+            evidence.put(region, read.call, None, param)
+            return None
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            evidence.put_error(region, read.call, describe_failure(read, exc), param)
+            return None
+        evidence.put(region, read.call, data, param)
+        return data
+
+    def _credential_report(self) -> dict[str, Any]:
+        iam = self.client("iam", DEFAULT_REGION)
+        for _ in range(20):
+            if iam.generate_credential_report().get("State") == "COMPLETE":
+                break
+            time.sleep(0.5)
+        report = iam.get_credential_report()
+        content = report["Content"]
+        return {
+            "Content": content.decode("utf-8") if isinstance(content, bytes) else str(content),
+            "GeneratedTime": report.get("GeneratedTime"),
+            "ReportFormat": report.get("ReportFormat", "text/csv"),
+        }
+
+    def collect(self) -> AwsEvidence:
+        """Every read of the scope, concurrently; failures become recorded reasons, never exceptions."""
+        evidence = AwsEvidence(
+            collected_at=datetime.now(UTC).replace(microsecond=0),
+            regions=tuple(self.regions),
+            environment_tag=self.scope.environment_tag,
+            tier_tag=self.scope.tier_tag,
+        )
+        try:
+            identity = self._read(CALLER_IDENTITY, GLOBAL)
+        except botocore.exceptions.NoCredentialsError:
+            raise CollectionError(
+                "no AWS credentials found: set a profile in outsidein.toml, AWS_PROFILE, or AWS_ACCESS_KEY_ID"
+            ) from None
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            evidence.put_error(GLOBAL, CALLER_IDENTITY.call, describe_failure(CALLER_IDENTITY, exc))
+        else:
+            evidence.put(GLOBAL, CALLER_IDENTITY.call, identity)
+            evidence.account_id = identity.get("Account")
+
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            first = [pool.submit(self._store, evidence, read, region)
+                     for region in self.regions for read in REGIONAL_READS]
+            first += [pool.submit(self._store, evidence, read, GLOBAL) for read in GLOBAL_READS]
+            first.append(pool.submit(self._store, evidence, CREDENTIAL_REPORT, GLOBAL, None,
+                                     self._credential_report))
+            if evidence.account_id:
+                account = evidence.account_id
+                first.append(pool.submit(
+                    self._store, evidence, S3CONTROL_PUBLIC_ACCESS_BLOCK, GLOBAL, None,
+                    partial(self._read, S3CONTROL_PUBLIC_ACCESS_BLOCK, GLOBAL, AccountId=account)))
+            for future in first:
+                future.result()
+            # Second wave: reads that only exist per resource.
+            second = []
+            for region in self.regions:
+                brokers = evidence.get(region, "mq.list_brokers")
+                for broker in (brokers.data or {}).get("BrokerSummaries", []) if brokers.ok else []:
+                    broker_id = broker["BrokerId"]
+                    second.append(pool.submit(
+                        self._store, evidence, MQ_DESCRIBE_BROKER, region, broker_id,
+                        partial(self._read, MQ_DESCRIBE_BROKER, region, BrokerId=broker_id)))
+            buckets = evidence.get(GLOBAL, "s3.list_buckets")
+            for bucket in (buckets.data or {}).get("Buckets", []) if buckets.ok else []:
+                name = bucket["Name"]
+                for read in (S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK):
+                    second.append(pool.submit(
+                        self._store, evidence, read, GLOBAL, name, partial(self._read, read, GLOBAL, Bucket=name)))
+            for future in second:
+                future.result()
+        evidence.api_calls = dict(self._calls)
+        return evidence
+

@@ -1,0 +1,86 @@
+"""The AWS API reads outsidein makes: one table, shared by the live collector and the CLI-folder loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ApiRead:
+    """One read-only AWS API call, paginated to completion.
+
+    ``cli_name`` is the AWS CLI command whose ``--output json`` saves the same document,
+    so an auditor's folder of CLI outputs maps onto the same evidence keys.
+    """
+
+    service: str
+    operation: str
+    cli_name: str
+    result_key: str  # the list the checks read; its presence validates a CLI file
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    paginated: bool = True
+
+    @property
+    def call(self) -> str:
+        return f"{self.service}.{self.operation}"
+
+
+REGIONAL_READS: tuple[ApiRead, ...] = (
+    ApiRead("ec2", "describe_security_groups", "describe-security-groups", "SecurityGroups",
+            {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("ec2", "describe_network_acls", "describe-network-acls", "NetworkAcls",
+            {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("ec2", "describe_vpcs", "describe-vpcs", "Vpcs", {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("ec2", "describe_subnets", "describe-subnets", "Subnets", {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("ec2", "describe_route_tables", "describe-route-tables", "RouteTables",
+            {"PaginationConfig": {"PageSize": 100}}),
+    ApiRead("ec2", "describe_internet_gateways", "describe-internet-gateways", "InternetGateways",
+            {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("ec2", "describe_nat_gateways", "describe-nat-gateways", "NatGateways",
+            {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("ec2", "describe_flow_logs", "describe-flow-logs", "FlowLogs", {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("ec2", "describe_network_interfaces", "describe-network-interfaces", "NetworkInterfaces",
+            {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("ec2", "describe_instances", "describe-instances", "Reservations",
+            {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("logs", "describe_log_groups", "describe-log-groups", "logGroups", {"PaginationConfig": {"PageSize": 50}}),
+    ApiRead("rds", "describe_db_instances", "describe-db-instances", "DBInstances",
+            {"PaginationConfig": {"PageSize": 100}}),
+    ApiRead("elasticache", "describe_cache_clusters", "describe-cache-clusters", "CacheClusters",
+            {"PaginationConfig": {"PageSize": 100}}),
+    ApiRead("elasticache", "describe_cache_subnet_groups", "describe-cache-subnet-groups", "CacheSubnetGroups",
+            {"PaginationConfig": {"PageSize": 100}}),
+    ApiRead("mq", "list_brokers", "list-brokers", "BrokerSummaries", {"PaginationConfig": {"PageSize": 100}}),
+    ApiRead("elbv2", "describe_load_balancers", "describe-load-balancers", "LoadBalancers",
+            {"PaginationConfig": {"PageSize": 400}}),
+    ApiRead("accessanalyzer", "list_analyzers", "list-analyzers", "analyzers"),
+)
+
+GLOBAL_READS: tuple[ApiRead, ...] = (
+    ApiRead("iam", "get_account_authorization_details", "get-account-authorization-details", "RoleDetailList",
+            {"PaginationConfig": {"PageSize": 1000}}),
+    ApiRead("iam", "get_account_summary", "get-account-summary", "SummaryMap", paginated=False),
+    ApiRead("s3", "list_buckets", "list-buckets", "Buckets", paginated=False),
+)
+
+# Reads made once per resource, because the API has no batch form.
+MQ_DESCRIBE_BROKER = ApiRead("mq", "describe_broker", "describe-broker", "BrokerId", paginated=False)
+S3_BUCKET_POLICY = ApiRead("s3", "get_bucket_policy", "get-bucket-policy", "Policy", paginated=False)
+S3_PUBLIC_ACCESS_BLOCK = ApiRead("s3", "get_public_access_block", "get-public-access-block",
+                                 "PublicAccessBlockConfiguration", paginated=False)
+S3CONTROL_PUBLIC_ACCESS_BLOCK = ApiRead("s3control", "get_public_access_block", "get-account-public-access-block",
+                                        "PublicAccessBlockConfiguration", paginated=False)
+CREDENTIAL_REPORT = ApiRead("iam", "get_credential_report", "get-credential-report", "Content", paginated=False)
+CALLER_IDENTITY = ApiRead("sts", "get_caller_identity", "get-caller-identity", "Account", paginated=False)
+
+PER_RESOURCE_READS = (MQ_DESCRIBE_BROKER, S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK)
+SINGLE_GLOBAL_READS = (S3CONTROL_PUBLIC_ACCESS_BLOCK, CREDENTIAL_REPORT, CALLER_IDENTITY)
+ALL_READS = REGIONAL_READS + GLOBAL_READS + PER_RESOURCE_READS + SINGLE_GLOBAL_READS
+
+# "This resource simply has none" answers: an absence, not a failure to read.
+ABSENT_CODES = {
+    "s3.get_bucket_policy": {"NoSuchBucketPolicy"},
+    "s3.get_public_access_block": {"NoSuchPublicAccessBlockConfiguration"},
+    "s3control.get_public_access_block": {"NoSuchPublicAccessBlockConfiguration"},
+}

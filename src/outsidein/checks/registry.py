@@ -1,0 +1,83 @@
+"""The check registry: each check is a small pure function with its metadata beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from outsidein.aws.inventory import AwsInventory, RegionInventory
+from outsidein.evidence import GLOBAL
+from outsidein.models import CheckMeta, Result, Severity, not_assessed
+
+RegionCheckFn = Callable[[RegionInventory, AwsInventory], Iterable[Result]]
+AccountCheckFn = Callable[[AwsInventory], Iterable[Result]]
+
+
+@dataclass(frozen=True)
+class Check:
+    meta: CheckMeta
+    run: Callable[[AwsInventory], Iterator[Result]]
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def _register(meta: CheckMeta, run: Callable[[AwsInventory], Iterator[Result]]) -> None:
+    if meta.id in REGISTRY:
+        raise ValueError(f"duplicate check id {meta.id}")
+    REGISTRY[meta.id] = Check(meta, run)
+
+
+def _missing_reason(missing: dict[str, str], requires: tuple[str, ...]) -> str | None:
+    reasons = [missing[call] for call in requires if call in missing]
+    return "; ".join(dict.fromkeys(reasons)) if reasons else None
+
+
+def region_check(
+    *, id: str, layer: int, title: str, severity: Severity, remediation: str, verify: str,
+    requires: tuple[str, ...],
+) -> Callable[[RegionCheckFn], RegionCheckFn]:
+    """Register a check that runs once per region; a region missing its evidence is NOT_ASSESSED."""
+    meta = CheckMeta(id, layer, title, severity, remediation, verify, requires)
+
+    def decorate(fn: RegionCheckFn) -> RegionCheckFn:
+        def run(inv: AwsInventory) -> Iterator[Result]:
+            for region, region_inv in inv.regions.items():
+                reason = _missing_reason(region_inv.missing, requires)
+                if reason:
+                    yield not_assessed(id, region, reason, region=region)
+                else:
+                    yield from fn(region_inv, inv)
+
+        _register(meta, run)
+        return fn
+
+    return decorate
+
+
+def account_check(
+    *, id: str, layer: int, title: str, severity: Severity, remediation: str, verify: str,
+    requires: tuple[str, ...],
+) -> Callable[[AccountCheckFn], AccountCheckFn]:
+    """Register an account-wide check (IAM, S3); missing evidence makes it NOT_ASSESSED."""
+    meta = CheckMeta(id, layer, title, severity, remediation, verify, requires)
+
+    def decorate(fn: AccountCheckFn) -> AccountCheckFn:
+        def run(inv: AwsInventory) -> Iterator[Result]:
+            reason = _missing_reason(inv.global_.missing, requires)
+            if reason:
+                yield not_assessed(id, f"account {inv.account_id or '(unknown)'}", reason, region=GLOBAL)
+            else:
+                yield from fn(inv)
+
+        _register(meta, run)
+        return fn
+
+    return decorate
+
+
+def all_checks() -> list[Check]:
+    """Every registered check, in layer order (importing the layer modules registers them)."""
+    from outsidein.checks import iam, security_groups, vpc  # noqa: F401
+
+    return sorted(REGISTRY.values(), key=lambda c: (c.meta.layer, c.meta.id))

@@ -1,0 +1,207 @@
+"""Command line: ``outsidein audit``, ``outsidein collect``, ``outsidein checks``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+from rich.console import Console
+
+from outsidein.audit import AuditReport, evaluate
+from outsidein.aws.cli_folder import load_cli_folder
+from outsidein.aws.collect import AwsCollector, CollectionError
+from outsidein.checks.registry import all_checks
+from outsidein.evidence import AwsEvidence, EvidenceError, Snapshot
+from outsidein.models import Severity
+from outsidein.report.json_report import render_json
+from outsidein.report.table import render_table
+from outsidein.scope import AwsScope, Scope, ScopeError, load_scope
+
+DEFAULT_SCOPE_FILE = "outsidein.toml"
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments, scope or evidence: exit 2 with the message."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="outsidein",
+        description="Audit a production cloud stack outside-in, twelve layers, one severity model.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def scope_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", "-c", type=Path,
+                       help=f"scope file (default: ./{DEFAULT_SCOPE_FILE} or $OUTSIDEIN_CONFIG; with neither, "
+                            "the bundled demo stack is audited)")
+        p.add_argument("--demo", action="store_true", help="audit the bundled demo stack even if a scope exists")
+
+    audit = sub.add_parser("audit", help="collect (or load) evidence and report findings")
+    scope_args(audit)
+    audit.add_argument("--from", dest="source", type=Path,
+                       help="re-evaluate offline: a snapshot.json from `outsidein collect`, or a folder of AWS CLI "
+                            "--output json files")
+    audit.add_argument("--format", choices=("table", "json"), default="table")
+    audit.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
+    audit.add_argument("--fail-on", type=_severity, metavar="SEVERITY",
+                       help="exit 1 if any finding at or above this severity (CRITICAL, HIGH, MEDIUM, LOW, REVIEW)")
+
+    collect = sub.add_parser("collect", help="save the raw evidence as a snapshot for offline audits")
+    scope_args(collect)
+    collect.add_argument("--output", "-o", type=Path, required=True, help="snapshot file to write")
+
+    sub.add_parser("checks", help="list every check with its layer and severity")
+    return parser
+
+
+def _severity(text: str) -> Severity:
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _find_scope(args: argparse.Namespace) -> Scope | None:
+    """The scope to audit, or None for the demo stack."""
+    if args.demo:
+        return None
+    if args.config is not None:
+        return load_scope(args.config)
+    env_path = os.environ.get("OUTSIDEIN_CONFIG")
+    if env_path:
+        return load_scope(Path(env_path))
+    default = Path(DEFAULT_SCOPE_FILE)
+    return load_scope(default) if default.is_file() else None
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@contextmanager
+def _demo_stack() -> Iterator[tuple[AwsScope, boto3.Session]]:
+    """Start the emulator, seed the demo stack, and hand back a scope and session that reach it."""
+    from outsidein.demo.emulator import DUMMY_CREDENTIALS, MotoServer
+    from outsidein.demo.seed import seed_demo_stack
+
+    with MotoServer() as server:
+        _err(f"No {DEFAULT_SCOPE_FILE} found: auditing the bundled demo stack (dev, staging, prod) on a local AWS "
+             f"emulator at {server.endpoint_url}.")
+        stack = seed_demo_stack(server.endpoint_url)
+        session = boto3.Session(
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=stack.regions[0],
+        )
+        yield AwsScope(regions=stack.regions, endpoint_url=server.endpoint_url, max_attempts=2), session
+
+
+def _collect(args: argparse.Namespace) -> AwsEvidence | None:
+    scope = _find_scope(args)
+    if scope is None:
+        with _demo_stack() as (aws_scope, session):
+            return AwsCollector(aws_scope, session=session).collect()
+    if scope.aws is None:
+        return None
+    return AwsCollector(scope.aws).collect()
+
+
+def _load(source: Path, args: argparse.Namespace) -> tuple[AwsEvidence | None, str]:
+    if source.is_dir():
+        hint: tuple[str, ...] = ()
+        if args.config is not None:
+            scope = load_scope(args.config)
+            hint = scope.aws.regions if scope.aws else ()
+        evidence, ignored = load_cli_folder(source, hint)
+        for name in ignored:
+            _err(f"{source / name}: not an AWS CLI output outsidein reads; ignored")
+        return evidence, f"AWS CLI folder {source}"
+    if not source.exists():
+        raise UsageError(f"{source}: no such snapshot file or folder")
+    snapshot = Snapshot.load(source)
+    return snapshot.aws, f"snapshot {source}"
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot write report: {exc.strerror or exc}") from None
+    _err(f"report written to {output}")
+
+
+def _render(report: AuditReport, args: argparse.Namespace) -> None:
+    if args.format == "json":
+        _write(render_json(report), args.output)
+    elif args.output is None:
+        render_table(report, Console() if sys.stdout.isatty() else Console(width=160))
+    else:
+        buffer = io.StringIO()
+        render_table(report, Console(file=buffer, width=160, no_color=True, force_terminal=False))
+        _write(buffer.getvalue(), args.output)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if args.source is not None:
+        evidence, source = _load(args.source, args)
+    else:
+        evidence = _collect(args)
+        source = "live AWS API" if evidence is not None else "nothing in scope"
+    report = evaluate(evidence, source)
+    _render(report, args)
+    if args.fail_on is not None:
+        tripped = report.at_or_above(args.fail_on)
+        if tripped:
+            _err(f"--fail-on {args.fail_on.value}: {len(tripped)} finding(s) at or above {args.fail_on.value}")
+            return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    evidence = _collect(args)
+    collected_at = evidence.collected_at if evidence else datetime.now(UTC).replace(microsecond=0)
+    snapshot = Snapshot(collected_at=collected_at, aws=evidence)
+    try:
+        snapshot.save(args.output)
+    except OSError as exc:
+        raise UsageError(f"{args.output}: cannot write snapshot: {exc.strerror or exc}") from None
+    reads = len(evidence.records) if evidence else 0
+    failed = sum(1 for r in evidence.records.values() if not r.ok) if evidence else 0
+    _err(f"snapshot written to {args.output}: {reads} reads, {failed} without data")
+    return EXIT_OK
+
+
+def cmd_checks(_: argparse.Namespace) -> int:
+    for check in all_checks():
+        meta = check.meta
+        print(f"L{meta.layer:02d}  {meta.severity.value:<8}  {meta.id:<30}  {meta.title}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"audit": cmd_audit, "collect": cmd_collect, "checks": cmd_checks}
+    try:
+        return handlers[args.command](args)
+    except (UsageError, ScopeError, EvidenceError, CollectionError) as exc:
+        _err(f"outsidein: error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("outsidein: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

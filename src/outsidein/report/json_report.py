@@ -1,0 +1,64 @@
+"""The machine-readable report (schema documented in docs/report-schema.md)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from outsidein.audit import AuditReport
+from outsidein.models import Finding, Severity
+
+SCHEMA = "outsidein-report/1"
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    due = f.due
+    return {
+        "fingerprint": f.fingerprint,
+        "check_id": f.check_id,
+        "layer": f.layer,
+        "severity": f.severity.value,
+        "title": f.title,
+        "resource": f.resource,
+        "environment": f.environment,
+        "region": f.region,
+        "detail": f.detail,
+        "remediation": f.remediation,
+        "verify": f.verify,
+        "found_at": f.found_at.isoformat(),
+        "due": due.isoformat() if due else None,
+    }
+
+
+def report_json(report: AuditReport) -> dict[str, Any]:
+    counts = Counter(f.severity.value for f in report.findings)
+    return {
+        "schema": SCHEMA,
+        "evaluated_at": report.evaluated_at.isoformat(),
+        "source": report.source,
+        "account_id": report.account_id,
+        "regions": list(report.regions),
+        "summary": {
+            "findings": {s.value: counts[s.value] for s in Severity},
+            "not_assessed": len(report.not_assessed),
+            "passed": sum(report.passed.values()),
+        },
+        "layers": [
+            {"number": ls.layer.number, "name": ls.layer.domain, "risk_area": ls.layer.risk_area,
+             "status": ls.status, "note": ls.note, "findings": ls.findings, "not_assessed": ls.not_assessed,
+             "passed": ls.passed}
+            for ls in report.layers
+        ],
+        "findings": [finding_json(f) for f in report.findings],
+        "not_assessed": [
+            {"check_id": check.meta.id, "layer": check.meta.layer, "title": check.meta.title,
+             "resource": result.resource, "region": result.region, "reason": result.reason}
+            for check, result in report.not_assessed
+        ],
+        "api_calls": report.api_calls,
+    }
+
+
+def render_json(report: AuditReport) -> str:
+    return json.dumps(report_json(report), indent=2) + "\n"

@@ -1,0 +1,101 @@
+"""The terminal report: the twelve-row dashboard, then findings outside-in, then what was not assessed."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from outsidein.audit import AuditReport
+from outsidein.models import Finding, Severity
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.REVIEW: "magenta",
+}
+STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "REVIEW": "bold yellow"}
+
+
+def _due(f: Finding) -> str:
+    due = f.due
+    return due.strftime("%Y-%m-%d %H:%M") if due else "as scheduled"
+
+
+def dashboard(report: AuditReport) -> Table:
+    table = Table(title="Audit dashboard", title_justify="left", show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("Domain")
+    table.add_column("Key risk area")
+    table.add_column("Status")
+    table.add_column("Notes", overflow="fold")
+    for ls in report.layers:
+        table.add_row(f"{ls.layer.number:02d}", ls.layer.domain, ls.layer.risk_area,
+                      Text(ls.status, style=STATUS_STYLE[ls.status]), ls.note)
+    return table
+
+
+def findings_view(report: AuditReport) -> Group:
+    """Findings grouped by check (worst first within each layer), one row per resource."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in report.findings:
+        groups.setdefault(finding.check_id, []).append(finding)
+    templates = {c.meta.id: c.meta.verify for c in report.checks}
+    order = sorted(groups.values(), key=lambda fs: (fs[0].layer, -max(f.severity.rank for f in fs), fs[0].check_id))
+    parts: list[Table | Text] = []
+    for items in order:
+        first = items[0]
+        verify = templates.get(first.check_id, first.verify)
+        if len(items) > 1:
+            verify = verify.replace("{resource}", "<resource>").replace("{region}", "<region>")
+        else:
+            verify = first.verify
+        header = Text()
+        header.append(f"\nL{first.layer:02d} {first.title}", style="bold")
+        header.append(f"  [{first.check_id}]", style="dim")
+        header.append(f"\n  fix:    {first.remediation}")
+        header.append(f"\n  verify: {verify}", style="dim")
+        parts.append(header)
+        table = Table(show_header=True, box=None, pad_edge=False, padding=(0, 1))
+        table.add_column("Severity", no_wrap=True)
+        table.add_column("Due (UTC)", no_wrap=True)
+        table.add_column("Resource", no_wrap=True)
+        table.add_column("Env", no_wrap=True)
+        table.add_column("Region", no_wrap=True)
+        table.add_column("Detail", overflow="fold", ratio=1)
+        for f in items:
+            table.add_row(Text(f.severity.value, style=SEVERITY_STYLE[f.severity]), _due(f), f.resource,
+                          f.environment or "-", f.region or "-", f.detail)
+        parts.append(table)
+    return Group(*parts)
+
+
+def not_assessed_view(report: AuditReport) -> Table:
+    table = Table(title="Not assessed (never counted as PASS)", title_justify="left")
+    table.add_column("Check")
+    table.add_column("Resource / scope", overflow="fold")
+    table.add_column("Reason", overflow="fold")
+    for check, result in report.not_assessed:
+        table.add_row(check.meta.id, result.resource, result.reason)
+    return table
+
+
+def render_table(report: AuditReport, console: Console) -> None:
+    head = Text()
+    head.append("outsidein audit", style="bold")
+    head.append(f"  account {report.account_id or '(unknown)'}  regions {', '.join(report.regions) or '-'}"
+                f"  evidence {report.source}  at {report.evaluated_at.strftime('%Y-%m-%d %H:%M UTC')}")
+    console.print(head)
+    console.print(dashboard(report))
+    if report.findings:
+        counts = ", ".join(f"{sum(1 for f in report.findings if f.severity == s)} {s.value}"
+                           for s in Severity if any(f.severity == s for f in report.findings))
+        console.print(Text(f"\nFindings, outside-in ({len(report.findings)}: {counts})", style="bold underline"))
+        console.print(findings_view(report))
+    else:
+        console.print(Text("\nNo findings.", style="bold green"))
+    if report.not_assessed:
+        console.print()
+        console.print(not_assessed_view(report))
