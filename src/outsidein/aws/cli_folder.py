@@ -69,6 +69,23 @@ def _infer_region(folder: Path) -> str | None:
     return None
 
 
+def _infer_account(evidence: AwsEvidence) -> str | None:
+    """The account id: from get-caller-identity, else the owner of the VPCs or security groups, else an ARN."""
+    identity = evidence.get(GLOBAL, "sts.get_caller_identity")
+    if identity.ok and identity.data and identity.data.get("Account"):
+        return str(identity.data["Account"])
+    for key, record in sorted(evidence.records.items()):
+        if not record.ok or not isinstance(record.data, dict):
+            continue
+        for item in record.data.get("Vpcs", []) + record.data.get("SecurityGroups", []):
+            if isinstance(item, dict) and str(item.get("OwnerId", "")).isdigit():
+                return str(item["OwnerId"])
+        match = re.search(r"arn:aws[a-z-]*:iam::(\d{12}):", json.dumps(record.data)) if "iam." in key else None
+        if match:
+            return match.group(1)
+    return None
+
+
 def load_cli_folder(folder: Path, regions_hint: tuple[str, ...] = ()) -> tuple[AwsEvidence, list[str]]:
     """Read a folder of AWS CLI outputs; returns the evidence and the files that were not recognised."""
     if not folder.is_dir():
@@ -126,8 +143,6 @@ def load_cli_folder(folder: Path, regions_hint: tuple[str, ...] = ()) -> tuple[A
             else:
                 evidence.put_error(GLOBAL, read.call, f"not in evidence folder: {path.relative_to(folder)}",
                                    bucket["Name"])
-    identity = evidence.get(GLOBAL, "sts.get_caller_identity")
-    if identity.ok and identity.data:
-        evidence.account_id = identity.data.get("Account")
+    evidence.account_id = _infer_account(evidence)
     ignored = sorted(str(p.relative_to(folder)) for p in files if p not in used)
     return evidence, ignored

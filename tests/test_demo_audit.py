@@ -1,0 +1,105 @@
+"""The bundled demo stack, audited through the same collector a real account uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from outsidein.audit import AuditReport, evaluate
+from outsidein.cli import main
+from outsidein.demo.seed import DemoStack, seed_demo_stack
+from outsidein.evidence import Snapshot
+from outsidein.models import Status
+from tests.conftest import Emulator
+
+
+@pytest.fixture(scope="module")
+def demo(moto_server):  # type: ignore[no-untyped-def]
+    moto_server.reset()
+    aws = Emulator(moto_server)
+    stack = seed_demo_stack(aws.endpoint_url)
+    evidence = aws.collect(stack.regions)
+    return stack, evidence, evaluate(evidence)
+
+
+def _statuses(report: AuditReport) -> dict[tuple[str, str], set[Status]]:
+    out: dict[tuple[str, str], set[Status]] = {}
+    for result in report.results:
+        out.setdefault((result.check_id, result.resource), set()).add(result.status)
+    return out
+
+
+def test_every_planted_problem_is_found(demo: tuple[DemoStack, object, AuditReport]) -> None:
+    stack, _, report = demo
+    found = {(f.check_id, f.resource) for f in report.findings}
+    missed = [p for p in stack.planted if (p.check_id, p.resource) not in found]
+    assert not missed, f"planted problems the audit missed: {missed}"
+
+
+def test_hardened_resources_stay_silent(demo: tuple[DemoStack, object, AuditReport]) -> None:
+    stack, _, report = demo
+    statuses = _statuses(report)
+    loud = [h for h in stack.hardened if Status.FAIL in statuses.get((h.check_id, h.resource), set())]
+    assert not loud, f"hardened resources reported as findings: {loud}"
+    unjudged = [h for h in stack.hardened if Status.PASS not in statuses.get((h.check_id, h.resource), set())]
+    assert not unjudged, f"hardened resources the audit never judged: {unjudged}"
+
+
+def test_no_finding_outside_the_planted_list(demo: tuple[DemoStack, object, AuditReport]) -> None:
+    """Every finding on the demo stack is one the seeder planted on purpose: no noise."""
+    stack, _, report = demo
+    planted = {(p.check_id, p.resource) for p in stack.planted}
+    extra = sorted({(f.check_id, f.resource) for f in report.findings} - planted)
+    assert not extra, f"findings nobody planted: {extra}"
+
+
+def test_access_analyzer_is_not_assessed_on_the_emulator(demo: tuple[DemoStack, object, AuditReport]) -> None:
+    """moto has no Access Analyzer: the check must say so, and layer 7 must not read PASS because of it."""
+    _, _, report = demo
+    analyzer = [r for r in report.results if r.check_id == "iam-access-analyzer"]
+    assert analyzer and all(r.status is Status.NOT_ASSESSED for r in analyzer)
+    assert all("ListAnalyzers" in r.reason for r in analyzer)
+    layer7 = next(ls for ls in report.layers if ls.layer.number == 7)
+    assert layer7.status == "FAIL" and layer7.not_assessed == len(analyzer)
+
+
+def test_dashboard_has_twelve_layers_with_unbuilt_ones_in_review(demo: tuple[DemoStack, object, AuditReport]) -> None:
+    _, _, report = demo
+    assert [ls.layer.number for ls in report.layers] == list(range(1, 13))
+    by_number = {ls.layer.number: ls for ls in report.layers}
+    assert {by_number[n].status for n in (1, 6, 7)} == {"FAIL"}
+    for n in (2, 3, 4, 5, 8, 9, 10, 11, 12):
+        assert by_number[n].status == "REVIEW" and "not assessed" in by_number[n].note
+
+
+def test_snapshot_round_trip_gives_identical_findings(demo: tuple[DemoStack, object, AuditReport],
+                                                      tmp_path: Path) -> None:
+    _, evidence, report = demo
+    path = tmp_path / "snapshot.json"
+    Snapshot(collected_at=evidence.collected_at, aws=evidence).save(path)  # type: ignore[attr-defined]
+    again = evaluate(Snapshot.load(path).aws, "snapshot")
+    assert [(f.fingerprint, f.severity, f.due) for f in again.findings] == \
+        [(f.fingerprint, f.severity, f.due) for f in report.findings]
+    assert [(c.meta.id, r) for c, r in again.not_assessed] == [(c.meta.id, r) for c, r in report.not_assessed]
+
+
+def test_collect_then_audit_from_snapshot_through_the_cli(moto_server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_server.reset()
+    aws = Emulator(moto_server)
+    stack = seed_demo_stack(aws.endpoint_url)
+    config = tmp_path / "outsidein.toml"
+    config.write_text(f'[aws]\nregions = {json.dumps(list(stack.regions))}\nmax_attempts = 2\n'
+                      f'endpoint_url = "{aws.endpoint_url}"\n')
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEMULATOREXAMPLE1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    live, offline = tmp_path / "live.json", tmp_path / "offline.json"
+    assert main(["collect", "--config", str(config), "--output", str(tmp_path / "snap.json")]) == 0
+    assert main(["audit", "--config", str(config), "--format", "json", "--output", str(live)]) == 0
+    assert main(["audit", "--from", str(tmp_path / "snap.json"), "--format", "json", "--output", str(offline)]) == 0
+    live_findings = json.loads(live.read_text())["findings"]
+    offline_findings = json.loads(offline.read_text())["findings"]
+    assert {f["fingerprint"] for f in offline_findings} == {f["fingerprint"] for f in live_findings}
+    assert {(p.check_id, p.resource) for p in stack.planted} <= {(f["check_id"], f["resource"]) for f in live_findings}
