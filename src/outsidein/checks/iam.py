@@ -45,16 +45,20 @@ def _policy_documents(inv: AwsInventory) -> Iterator[tuple[str, str, object, lis
 def _grants(inv: AwsInventory, wanted: str) -> Iterator[Result]:
     """Findings for broad grants: wanted "escalation" (CRITICAL check) or "service" (HIGH check)."""
     check_id = "iam-wildcard-admin" if wanted == "escalation" else "iam-service-wildcard"
-    for resource, label, doc, principals in _policy_documents(inv):
-        if any(p.service_linked for p in principals):
-            continue  # AWS owns service-linked roles' policies
+    for resource, label, doc, governed in _policy_documents(inv):
+        principals = [p for p in governed if not p.service_linked]  # AWS owns service-linked roles' grants
+        if not principals:
+            continue
         try:
             grants: list[BroadGrant] = broad_grants(parse_document(doc))  # type: ignore[arg-type]
         except PolicyParseError as exc:
             yield not_assessed(check_id, resource, f"{label}: unreadable policy document: {exc}", region=GLOBAL)
             continue
-        hits = [g for g in grants if g.privilege_escalation == (wanted == "escalation")
-                and (wanted == "escalation" or g.kind == "service-wildcard")]
+        if wanted == "escalation":
+            # Action "*", any NotAction allow on "*", and wildcards over services that can grant more.
+            hits = [g for g in grants if g.privilege_escalation or g.kind in ("full-admin", "not-action")]
+        else:
+            hits = [g for g in grants if g.kind == "service-wildcard" and not g.privilege_escalation]
         envs = sorted({e for p in principals if (e := _env(p, inv))})
         env = "+".join(envs) or None
         if hits:
