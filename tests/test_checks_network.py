@@ -6,13 +6,18 @@ real account uses, and judged on what a user sees: the finding's resource id, se
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 
-from outsidein.audit import AuditReport, LayerStatus
+from outsidein.audit import AuditReport, LayerStatus, evaluate
+from outsidein.aws.collect import AwsCollector
+from outsidein.demo.emulator import DUMMY_CREDENTIALS, MotoServer
 from outsidein.models import Finding, Severity, Status
+from outsidein.scope import AwsScope
 from tests.conftest import REGION, Emulator, failed, verdicts
 
 AZ_A, AZ_B = f"{REGION}a", f"{REGION}b"
@@ -299,6 +304,44 @@ def test_sg_shared_across_envs(aws: Emulator) -> None:
     assert g.detail == f"shared-by-network is used by dev ({dev_2}), prod ({prod_2})"
     assert_passed(report, "sg-shared-across-envs", tag_wins)
     assert_passed(report, "sg-shared-across-envs", prod_only)
+
+
+def _iam_user(iam: Any, name: str, *statements: dict[str, Any]) -> dict[str, str]:
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="policy", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def test_sg_shared_across_envs_is_not_assessed_without_the_vpc_read() -> None:
+    """The environment may come from the VPC's tag, so a denied DescribeVpcs must not turn into a PASS."""
+    allow_all = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    with MotoServer(extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "3"}) as server:  # enforces IAM after 3 calls
+        kw = {"endpoint_url": server.endpoint_url, "region_name": REGION}
+        bootstrap = boto3.client("iam", aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key="x", **kw)
+        admin = _iam_user(bootstrap, "admin", allow_all)
+        auditor = _iam_user(boto3.client("iam", **admin, **kw), "auditor", allow_all,
+                            {"Effect": "Deny", "Action": "ec2:DescribeVpcs", "Resource": "*"})
+        ec2 = boto3.client("ec2", **admin, **kw)
+        ami = register_ami(ec2)
+        vpc = make_vpc(ec2, "10.17.0.0/16", Environment="prod")
+        dev_subnet = make_subnet(ec2, vpc, "10.17.1.0/24", Environment="dev")
+        plain_subnet = make_subnet(ec2, vpc, "10.17.2.0/24")
+        shared = make_sg(ec2, vpc, "shared-by-network")
+        launch(ec2, ami, dev_subnet, shared)
+        launch(ec2, ami, plain_subnet, shared)  # prod only by its VPC's tag
+
+        scope = AwsScope(regions=(REGION,), endpoint_url=server.endpoint_url, max_attempts=2)
+        report = evaluate(AwsCollector(scope, session=boto3.Session(region_name=REGION, **auditor)).collect())
+
+    assert verdicts(report, "sg-cidr-intra-vpc") == {REGION: {Status.NOT_ASSESSED}}  # the denial is seen
+    assert verdicts(report, "sg-shared-across-envs").get(shared) != {Status.PASS}, (
+        "BUG checks/security_groups.py sg-shared-across-envs requires=(...) omits ec2.describe_vpcs although "
+        "subnet_environment() falls back to the VPC's tag: with DescribeVpcs denied, an SG shared by a dev "
+        "and a prod (VPC-tagged) instance silently PASSES instead of being NOT_ASSESSED")
+    assert verdicts(report, "sg-shared-across-envs") == {REGION: {Status.NOT_ASSESSED}}
 
 
 def test_sg_default_in_use(aws: Emulator) -> None:

@@ -123,10 +123,10 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_assumes_the_scoped_role_with_external_id(aws: Emulator, creds: None, tmp_path: Path) -> None:
     iam = aws.client("iam")
-    role = iam.create_role(RoleName="auditor", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-                                                "Action": "sts:AssumeRole",
-                                                "Condition": {"StringEquals": {"sts:ExternalId": "audit-2026"}}}]}))
+    trust = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole",
+             "Condition": {"StringEquals": {"sts:ExternalId": "audit-2026"}}}
+    role = iam.create_role(RoleName="auditor", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [trust]}))
     arn = role["Role"]["Arn"]
     config = _scope(tmp_path, aws, f'role_arn = "{arn}"\nexternal_id = "audit-2026"\n')
     assert main(["collect", "--config", str(config), "--output", str(tmp_path / "snap.json")]) == 0

@@ -90,7 +90,7 @@ class _ThrottlingAws(BaseHTTPRequestHandler):
 
     requests = 0
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         type(self).requests += 1
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded'

@@ -208,7 +208,8 @@ def checks_markdown() -> str:
             meta = check.meta
             reads = ", ".join(f"`{r}`" for r in meta.requires) or "see the check"
             lines += [f"### `{meta.id}` — {meta.severity.value}", "", meta.title + ".", "",
-                      f"- Reads: {reads}", f"- Fix: {meta.remediation}", "- Verify:", "", "  ```sh", f"  {meta.verify}", "  ```", ""]
+                      f"- Reads: {reads}", f"- Fix: {meta.remediation}", "- Verify:", "",
+                      "  ```sh", f"  {meta.verify}", "  ```", ""]
     return "\n".join(lines)
 
 
