@@ -103,3 +103,12 @@ def test_collect_then_audit_from_snapshot_through_the_cli(moto_server, tmp_path:
     offline_findings = json.loads(offline.read_text())["findings"]
     assert {f["fingerprint"] for f in offline_findings} == {f["fingerprint"] for f in live_findings}
     assert {(p.check_id, p.resource) for p in stack.planted} <= {(f["check_id"], f["resource"]) for f in live_findings}
+
+
+def test_route_table_associations_are_summarised_for_review(demo: tuple[DemoStack, object, AuditReport]) -> None:
+    stack, _, report = demo
+    igw_subnet = next(p.resource for p in stack.planted if p.check_id == "vpc-private-subnet-igw-route")
+    rows = [item for item in report.review if item.topic == "Route-table associations"]
+    row = next(item for item in rows if igw_subnet in item.text)
+    assert row.resource.startswith("rtb-") and "-> igw-" in row.text and row.environment == "prod"
+    assert any("(implicit)" in item.text for item in rows)

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from outsidein.aws.inventory import parse_evidence
-from outsidein.checks.registry import Check, all_checks
+from outsidein.checks.registry import Check, all_checks, review_items
 from outsidein.evidence import AwsEvidence
 from outsidein.layers import LAYERS, Layer
-from outsidein.models import Finding, Result, Severity, Status, fingerprint
+from outsidein.models import Finding, Result, ReviewItem, Severity, Status, fingerprint
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class AuditReport:
     passed: Counter[str] = field(default_factory=Counter)  # check id -> resources that passed
     checks: list[Check] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)  # every verdict, PASS included
+    review: list[ReviewItem] = field(default_factory=list)  # summaries to re-confirm, not findings
     api_calls: dict[str, int] = field(default_factory=dict)
 
     def at_or_above(self, severity: Severity) -> list[Finding]:
@@ -82,8 +83,10 @@ def evaluate(evidence: AwsEvidence | None, source: str = "api") -> AuditReport:
     unassessed: list[tuple[Check, Result]] = []
     passed: Counter[str] = Counter()
     results: list[Result] = []
+    review: list[ReviewItem] = []
     if evidence is not None:
         inventory = parse_evidence(evidence)
+        review = review_items(inventory)
         for check in checks:
             for result in check.run(inventory):
                 results.append(result)
@@ -108,5 +111,6 @@ def evaluate(evidence: AwsEvidence | None, source: str = "api") -> AuditReport:
         account_id=evidence.account_id if evidence else None,
         regions=evidence.regions if evidence else (),
         layers=layers, findings=findings, not_assessed=unassessed, passed=passed, checks=checks, results=results,
+        review=review,
         api_calls=dict(evidence.api_calls) if evidence else {},
     )

@@ -136,3 +136,15 @@ def fingerprint(check_id: str, resource: str, region: str | None, detail: str) -
     """Stable identity of a finding across audits: same check, resource and detail."""
     key = "\x1f".join((check_id, region or "", resource, detail))
     return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """Something a person should re-confirm every audit (not a finding): e.g. route-table associations."""
+
+    layer: int
+    topic: str
+    resource: str
+    region: str | None
+    environment: str | None
+    text: str

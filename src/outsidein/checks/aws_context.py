@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from outsidein.aws.inventory import AwsInventory, RegionInventory, SecurityGroup, Subnet
 
 PUBLIC_TIERS = {"public", "dmz", "edge", "ingress", "web-public"}
@@ -11,10 +13,19 @@ PRIVATE_TIERS = {
 }
 
 
+# Spellings of the same environment, so "production" and "prod" are not counted as two.
+ENVIRONMENT_ALIASES = {"production": "prod", "prd": "prod", "stage": "staging", "stg": "staging",
+                       "development": "dev", "develop": "dev"}
+
+
 def environment(tags: dict[str, str], inv: AwsInventory) -> str | None:
+    """The resource's environment from the scope's tag (any key case), normalised."""
     value = tags.get(inv.environment_tag) or next(
         (v for k, v in tags.items() if k.lower() == inv.environment_tag.lower()), None)
-    return value.strip().lower() if value and value.strip() else None
+    if not value or not value.strip():
+        return None
+    name = value.strip().lower()
+    return ENVIRONMENT_ALIASES.get(name, name)
 
 
 def vpc_environment(region: RegionInventory, inv: AwsInventory, vpc_id: str | None) -> str | None:
@@ -31,7 +42,8 @@ def subnet_environment(subnet: Subnet, region: RegionInventory, inv: AwsInventor
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in text.lower().replace("_", "-").replace(" ", "-").split("-") if w}
+    """Words of a Name tag, whatever the convention: prod-data-a, prod_data, shop/Vpc/PrivateSubnet1."""
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", text)}
 
 
 def subnet_intent(subnet: Subnet, region: RegionInventory, inv: AwsInventory) -> tuple[str, str]:
@@ -45,10 +57,11 @@ def subnet_intent(subnet: Subnet, region: RegionInventory, inv: AwsInventory) ->
         return "public", f"{inv.tier_tag}={tier}"
     if tier in PRIVATE_TIERS:
         return "private", f"{inv.tier_tag}={tier}"
-    name_words = _words(subnet.tags.get("Name", ""))
-    if name_words & {"public", "dmz"}:
+    name = subnet.tags.get("Name", "")
+    name_words = _words(name)
+    if "public" in name.lower() or "dmz" in name_words:
         return "public", f"Name={subnet.tags['Name']}"
-    if name_words & PRIVATE_TIERS:
+    if "private" in name.lower() or name_words & PRIVATE_TIERS:
         return "private", f"Name={subnet.tags['Name']}"
     if any(n.subnet_id == subnet.id and n.connectivity == "public" and n.state in ("available", "pending")
            for n in region.nat_gateways):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from outsidein.aws.inventory import AwsInventory, RegionInventory
 from outsidein.evidence import GLOBAL
-from outsidein.models import CheckMeta, Result, Severity, not_assessed
+from outsidein.models import CheckMeta, Result, ReviewItem, Severity, not_assessed
 
 RegionCheckFn = Callable[[RegionInventory, AwsInventory], Iterable[Result]]
 AccountCheckFn = Callable[[AwsInventory], Iterable[Result]]
@@ -20,6 +20,8 @@ class Check:
 
 
 REGISTRY: dict[str, Check] = {}
+RegionSummaryFn = Callable[[RegionInventory, AwsInventory], Iterable[ReviewItem]]
+SUMMARIES: list[tuple[tuple[str, ...], RegionSummaryFn]] = []
 
 
 def _register(meta: CheckMeta, run: Callable[[AwsInventory], Iterator[Result]]) -> None:
@@ -74,6 +76,26 @@ def account_check(
         return fn
 
     return decorate
+
+
+def region_summary(*, requires: tuple[str, ...]) -> Callable[[RegionSummaryFn], RegionSummaryFn]:
+    """Register a per-region summary for review; skipped where its evidence is missing."""
+
+    def decorate(fn: RegionSummaryFn) -> RegionSummaryFn:
+        SUMMARIES.append((requires, fn))
+        return fn
+
+    return decorate
+
+
+def review_items(inv: AwsInventory) -> list[ReviewItem]:
+    all_checks()  # registers the summaries too
+    items: list[ReviewItem] = []
+    for requires, fn in SUMMARIES:
+        for region_inv in inv.regions.values():
+            if not _missing_reason(region_inv.missing, requires):
+                items.extend(fn(region_inv, inv))
+    return items
 
 
 def all_checks() -> list[Check]:

@@ -102,7 +102,7 @@ def _users_by_group(region: RegionInventory) -> dict[str, list[tuple[str, str | 
     verify="aws ec2 describe-network-interfaces --region {region} --filters Name=group-id,Values={resource} "
            "--query \"NetworkInterfaces[].[NetworkInterfaceId,Attachment.InstanceId,SubnetId]\"  "
            "# expect members of one environment only",
-    requires=(SG_READ, *USAGE_READS, "ec2.describe_subnets"),
+    requires=(SG_READ, *USAGE_READS, "ec2.describe_subnets", "ec2.describe_vpcs"),
 )
 def sg_shared_across_envs(region: RegionInventory, inv: AwsInventory) -> Iterator[Result]:
     users = _users_by_group(region)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from outsidein.aws.inventory import AwsInventory, RegionInventory
 from outsidein.checks.aws_context import environment, subnet_environment, subnet_intent, vpc_environment
-from outsidein.checks.registry import region_check
-from outsidein.models import Result, Severity, fail, not_assessed, passed
+from outsidein.checks.registry import region_check, region_summary
+from outsidein.models import Result, ReviewItem, Severity, fail, not_assessed, passed
 
 SUBNETS = "ec2.describe_subnets"
 ROUTES = "ec2.describe_route_tables"
@@ -91,7 +91,7 @@ def nat_per_az(region: RegionInventory, inv: AwsInventory) -> Iterator[Result]:
         if not uses_nat:
             continue
         if crossing:
-            severity = Severity.HIGH if env in ("prod", "production") else Severity.MEDIUM
+            severity = Severity.HIGH if env == "prod" else Severity.MEDIUM
             yield fail("vpc-nat-per-az", vpc.id,
                        "private subnets leave through a NAT gateway in another AZ: " + "; ".join(sorted(crossing)),
                        region=region.region, environment=env, severity=severity)
@@ -207,3 +207,19 @@ def main_route_table_igw(region: RegionInventory, inv: AwsInventory) -> Iterator
                    f"main route table {main.id} routes to {main.igw_routes[0].target}; subnets without an "
                    "explicit association inherit it",
                    region=region.region, environment=env)
+
+
+@region_summary(requires=(ROUTES, SUBNETS, "ec2.describe_vpcs"))
+def route_table_associations(region: RegionInventory, inv: AwsInventory) -> Iterator[ReviewItem]:
+    """Which subnets each route table serves and where it sends traffic: humans edit these during incidents."""
+    explicit = {s for t in region.route_tables for s in t.subnet_ids}
+    for table in sorted(region.route_tables, key=lambda t: (t.vpc_id, not t.is_main, t.id)):
+        subnets = list(table.subnet_ids)
+        if table.is_main:
+            subnets += [f"{s.id} (implicit)" for s in region.subnets.values()
+                        if s.vpc_id == table.vpc_id and s.id not in explicit]
+        exits = sorted({f"{r.destination} -> {r.target}" for r in table.routes if r.target != "local"})
+        text = (f"{'main ' if table.is_main else ''}route table of {table.vpc_id}; "
+                f"subnets: {', '.join(subnets) or 'none'}; routes: {', '.join(exits) or 'local only'}")
+        yield ReviewItem(6, "Route-table associations", table.id, region.region,
+                         vpc_environment(region, inv, table.vpc_id), text)

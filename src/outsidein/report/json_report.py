@@ -56,6 +56,11 @@ def report_json(report: AuditReport) -> dict[str, Any]:
              "resource": result.resource, "region": result.region, "reason": result.reason}
             for check, result in report.not_assessed
         ],
+        "review": [
+            {"layer": item.layer, "topic": item.topic, "resource": item.resource, "region": item.region,
+             "environment": item.environment, "text": item.text}
+            for item in report.review
+        ],
         "api_calls": report.api_calls,
     }
 

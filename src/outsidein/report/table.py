@@ -82,6 +82,20 @@ def not_assessed_view(report: AuditReport) -> Table:
     return table
 
 
+def review_view(report: AuditReport) -> Table:
+    table = Table(title="For review every audit (not findings)", title_justify="left")
+    table.add_column("L")
+    table.add_column("Topic")
+    table.add_column("Resource", no_wrap=True)
+    table.add_column("Region", no_wrap=True)
+    table.add_column("Env", no_wrap=True)
+    table.add_column("Summary", overflow="fold", ratio=1)
+    for item in report.review:
+        table.add_row(f"{item.layer:02d}", item.topic, item.resource, item.region or "-", item.environment or "-",
+                      item.text)
+    return table
+
+
 def render_table(report: AuditReport, console: Console) -> None:
     head = Text()
     head.append("outsidein audit", style="bold")
@@ -96,6 +110,9 @@ def render_table(report: AuditReport, console: Console) -> None:
         console.print(findings_view(report))
     else:
         console.print(Text("\nNo findings.", style="bold green"))
+    if report.review:
+        console.print()
+        console.print(review_view(report))
     if report.not_assessed:
         console.print()
         console.print(not_assessed_view(report))
