@@ -465,6 +465,10 @@ def clean_account() -> dict[str, Any]:
         "get-public-access-block/acme-assets.json": {"PublicAccessBlockConfiguration": {
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
             "RestrictPublicBuckets": True}},
+        "get-bucket-acl/acme-assets.json": {
+            "Owner": {"DisplayName": "acme", "ID": "7f0c" * 16},
+            "Grants": [{"Grantee": {"DisplayName": "acme", "ID": "7f0c" * 16, "Type": "CanonicalUser"},
+                        "Permission": "FULL_CONTROL"}]},
         "us-east-1/describe-security-groups.json": {"SecurityGroups": []},
     }
 
@@ -566,3 +570,20 @@ def test_access_analyzer_from_cli_folder_per_region(tmp_path: Path) -> None:
     assert not [n for n in out["not_assessed"] if n["check_id"] == "iam-access-analyzer"]
     layer7 = next(row for row in out["layers"] if row["number"] == 7)
     assert layer7["status"] == "FAIL"
+
+
+def test_s3_public_read_acl_is_public_getobject_unless_public_acls_are_ignored(aws: Emulator) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="acl-public")
+    s3.put_bucket_acl(Bucket="acl-public", ACL="public-read")
+    s3.create_bucket(Bucket="acl-private")
+    s3.create_bucket(Bucket="acl-public-ignored")
+    s3.put_bucket_acl(Bucket="acl-public-ignored", ACL="public-read")
+    s3.put_public_access_block(Bucket="acl-public-ignored", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    report = aws.audit()
+    assert failed(report, "s3-public-getobject") == {"acl-public": ["ACL grants READ to AllUsers"]}
+    statuses = verdicts(report, "s3-public-getobject")
+    assert statuses["acl-private"] == {Status.PASS} and statuses["acl-public-ignored"] == {Status.PASS}
+    finding = next(f for f in report.findings if f.check_id == "s3-public-getobject")
+    assert finding.severity is Severity.CRITICAL

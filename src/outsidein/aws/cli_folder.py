@@ -22,9 +22,8 @@ from outsidein.aws.reads import (
     ALL_READS,
     GLOBAL_READS,
     MQ_DESCRIBE_BROKER,
+    PER_BUCKET_READS,
     REGIONAL_READS,
-    S3_BUCKET_POLICY,
-    S3_PUBLIC_ACCESS_BLOCK,
     ApiRead,
 )
 from outsidein.evidence import GLOBAL, AwsEvidence, EvidenceError
@@ -32,7 +31,7 @@ from outsidein.evidence import GLOBAL, AwsEvidence, EvidenceError
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 REGIONAL_NAMES = {r.cli_name: r for r in (*REGIONAL_READS, MQ_DESCRIBE_BROKER)}
 GLOBAL_NAMES = {r.cli_name: r for r in ALL_READS if r not in REGIONAL_NAMES.values()}
-PER_RESOURCE = {S3_BUCKET_POLICY.cli_name: S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK.cli_name: S3_PUBLIC_ACCESS_BLOCK}
+PER_RESOURCE = {r.cli_name: r for r in PER_BUCKET_READS}
 
 
 def _load_json(path: Path, read: ApiRead) -> Any:

@@ -23,9 +23,8 @@ from outsidein.aws.reads import (
     CREDENTIAL_REPORT,
     GLOBAL_READS,
     MQ_DESCRIBE_BROKER,
+    PER_BUCKET_READS,
     REGIONAL_READS,
-    S3_BUCKET_POLICY,
-    S3_PUBLIC_ACCESS_BLOCK,
     S3CONTROL_PUBLIC_ACCESS_BLOCK,
     ApiRead,
 )
@@ -249,7 +248,7 @@ class AwsCollector:
             buckets = evidence.get(GLOBAL, "s3.list_buckets")
             for bucket in (buckets.data or {}).get("Buckets", []) if buckets.ok else []:
                 name = bucket["Name"]
-                for read in (S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK):
+                for read in PER_BUCKET_READS:
                     second.append(pool.submit(
                         self._store, evidence, read, GLOBAL, name, partial(self._read, read, GLOBAL, Bucket=name)))
             for future in second:

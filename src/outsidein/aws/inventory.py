@@ -331,6 +331,8 @@ class Bucket:
     public_access_block: dict[str, bool] | None
     policy_error: str | None = None
     pab_error: str | None = None
+    acl_grants: tuple[tuple[str, str], ...] = ()  # (grantee URI or id, permission)
+    acl_error: str | None = None
 
 
 @dataclass
@@ -561,11 +563,15 @@ def parse_global(evidence: AwsEvidence) -> GlobalInventory:
         name = raw["Name"]
         policy = evidence.get(GLOBAL, "s3.get_bucket_policy", name)
         pab = evidence.get(GLOBAL, "s3.get_public_access_block", name)
+        acl = evidence.get(GLOBAL, "s3.get_bucket_acl", name)
+        grants = tuple(
+            (str(g.get("Grantee", {}).get("URI") or g.get("Grantee", {}).get("ID", "")), str(g.get("Permission", "")))
+            for g in ((acl.data or {}).get("Grants", []) if acl.ok else []))
         inv.buckets.append(Bucket(
             name,
             (policy.data or {}).get("Policy") if policy.ok else None,
             (pab.data or {}).get("PublicAccessBlockConfiguration") if pab.ok else None,
-            policy.error, pab.error))
+            policy.error, pab.error, grants, acl.error))
     if not inv.account_id:
         inv.account_id = next((p.arn.split(":")[4] for p in inv.principals if p.arn.count(":") >= 5), None)
     return inv

@@ -69,12 +69,14 @@ MQ_DESCRIBE_BROKER = ApiRead("mq", "describe_broker", "describe-broker", "Broker
 S3_BUCKET_POLICY = ApiRead("s3", "get_bucket_policy", "get-bucket-policy", "Policy", paginated=False)
 S3_PUBLIC_ACCESS_BLOCK = ApiRead("s3", "get_public_access_block", "get-public-access-block",
                                  "PublicAccessBlockConfiguration", paginated=False)
+S3_BUCKET_ACL = ApiRead("s3", "get_bucket_acl", "get-bucket-acl", "Grants", paginated=False)
 S3CONTROL_PUBLIC_ACCESS_BLOCK = ApiRead("s3control", "get_public_access_block", "get-account-public-access-block",
                                         "PublicAccessBlockConfiguration", paginated=False)
 CREDENTIAL_REPORT = ApiRead("iam", "get_credential_report", "get-credential-report", "Content", paginated=False)
 CALLER_IDENTITY = ApiRead("sts", "get_caller_identity", "get-caller-identity", "Account", paginated=False)
 
-PER_RESOURCE_READS = (MQ_DESCRIBE_BROKER, S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK)
+PER_BUCKET_READS = (S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK, S3_BUCKET_ACL)
+PER_RESOURCE_READS = (MQ_DESCRIBE_BROKER, *PER_BUCKET_READS)
 SINGLE_GLOBAL_READS = (S3CONTROL_PUBLIC_ACCESS_BLOCK, CREDENTIAL_REPORT, CALLER_IDENTITY)
 ALL_READS = REGIONAL_READS + GLOBAL_READS + PER_RESOURCE_READS + SINGLE_GLOBAL_READS
 

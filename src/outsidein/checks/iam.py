@@ -293,31 +293,47 @@ def access_analyzer(region: RegionInventory, inv: AwsInventory) -> Iterator[Resu
                    region=region.region)
 
 
+PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                   "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+
+
 @account_check(
     id="s3-public-getobject", layer=7, severity=Severity.CRITICAL,
-    title="S3 bucket policy allows public s3:GetObject",
-    remediation="Remove the public statement (or restrict it with aws:SourceVpce / aws:PrincipalOrgID) and turn "
-                "on all four S3 Block Public Access settings; serve public assets through CloudFront with OAC.",
-    verify="aws s3api get-bucket-policy-status --bucket {resource} --query PolicyStatus.IsPublic  # expect false",
+    title="S3 bucket allows public s3:GetObject (bucket policy or ACL)",
+    remediation="Remove the public statement (or restrict it with aws:SourceVpce / aws:PrincipalOrgID) and any "
+                "AllUsers/AuthenticatedUsers ACL grant, and turn on all four S3 Block Public Access settings; "
+                "serve public assets through CloudFront with OAC.",
+    verify="aws s3api get-bucket-policy-status --bucket {resource} --query PolicyStatus.IsPublic  # expect false; "
+           "aws s3api get-bucket-acl --bucket {resource} --query \"Grants[?contains(Grantee.URI || '', "
+           "'global/A')]\"  # expect []",
     requires=("s3.list_buckets",),
 )
 def s3_public_getobject(inv: AwsInventory) -> Iterator[Result]:
     account_pab = inv.global_.account_public_access_block or {}
     for bucket in inv.global_.buckets:
-        if bucket.policy_error:
-            yield not_assessed("s3-public-getobject", bucket.name, bucket.policy_error, region=GLOBAL)
-            continue
-        try:
-            grants = public_grants(bucket.policy, "s3:GetObject")
-        except PolicyParseError as exc:
-            yield not_assessed("s3-public-getobject", bucket.name, f"unreadable bucket policy: {exc}",
-                               region=GLOBAL)
-            continue
         pab = bucket.public_access_block or {}
-        if grants and (pab.get("RestrictPublicBuckets") or account_pab.get("RestrictPublicBuckets")):
-            grants = []  # Block Public Access makes the public statement ineffective
-        if grants:
-            yield fail("s3-public-getobject", bucket.name, "; ".join(sorted({g.detail for g in grants})),
-                       region=GLOBAL)
+        problems: list[str] = []
+        unknown: list[str] = []
+        if bucket.policy_error:
+            unknown.append(bucket.policy_error)
+        else:
+            try:
+                grants = public_grants(bucket.policy, "s3:GetObject")
+            except PolicyParseError as exc:
+                grants = []
+                unknown.append(f"unreadable bucket policy: {exc}")
+            # Block Public Access (bucket or account) makes a public statement ineffective.
+            if grants and not (pab.get("RestrictPublicBuckets") or account_pab.get("RestrictPublicBuckets")):
+                problems += sorted({g.detail for g in grants})
+        if bucket.acl_error:
+            unknown.append(bucket.acl_error)
+        elif not (pab.get("IgnorePublicAcls") or account_pab.get("IgnorePublicAcls")):
+            problems += sorted({f"ACL grants {permission} to {grantee.rsplit('/', 1)[-1]}"
+                                for grantee, permission in bucket.acl_grants
+                                if grantee in PUBLIC_GRANTEES and permission in ("READ", "FULL_CONTROL")})
+        if problems:
+            yield fail("s3-public-getobject", bucket.name, "; ".join(problems), region=GLOBAL)
+        elif unknown:
+            yield not_assessed("s3-public-getobject", bucket.name, "; ".join(unknown), region=GLOBAL)
         else:
             yield passed("s3-public-getobject", bucket.name, region=GLOBAL)
