@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import functools
 import io
 import ipaddress
 from collections.abc import Iterable
@@ -125,6 +126,14 @@ class NetworkAcl:
 # -- layer 6 -------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65536)
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Vpc:
     id: str
@@ -134,13 +143,12 @@ class Vpc:
 
     def contains(self, cidr: str) -> bool:
         """Whether a CIDR lies wholly inside one of this VPC's ranges."""
-        try:
-            net = ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
+        net = _network(cidr)
+        if net is None:
             return False
         for own in self.cidrs:
-            own_net = ipaddress.ip_network(own, strict=False)
-            if net.version == own_net.version and net.subnet_of(own_net):  # type: ignore[arg-type]
+            own_net = _network(own)
+            if own_net is not None and net.version == own_net.version and net.subnet_of(own_net):  # type: ignore[arg-type]
                 return True
         return False
 
@@ -262,16 +270,19 @@ class RegionInventory:
     analyzers: list[dict[str, Any]] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)  # call -> reason
 
+    @functools.cached_property
+    def _route_index(self) -> tuple[dict[str, RouteTable], dict[str, RouteTable]]:
+        explicit = {sid: t for t in self.route_tables for sid in t.subnet_ids}
+        main = {t.vpc_id: t for t in self.route_tables if t.is_main}
+        return explicit, main
+
     def route_table_of(self, subnet_id: str) -> RouteTable | None:
-        """The explicitly associated route table, else the VPC's main one."""
+        """The explicitly associated route table, else the VPC's main one (read after parsing is complete)."""
+        explicit, main = self._route_index
+        if subnet_id in explicit:
+            return explicit[subnet_id]
         subnet = self.subnets.get(subnet_id)
-        main = None
-        for table in self.route_tables:
-            if subnet_id in table.subnet_ids:
-                return table
-            if subnet and table.is_main and table.vpc_id == subnet.vpc_id:
-                main = table
-        return main
+        return main.get(subnet.vpc_id) if subnet else None
 
 
 # -- layer 7 -------------------------------------------------------------------
@@ -346,8 +357,10 @@ class GlobalInventory:
     account_public_access_block: dict[str, bool] | None = None
     missing: dict[str, str] = field(default_factory=dict)
 
+    principals_by_name: dict[tuple[str, str], IamPrincipal] = field(default_factory=dict)
+
     def principal(self, kind: str, name: str) -> IamPrincipal | None:
-        return next((p for p in self.principals if p.kind == kind and p.name == name), None)
+        return self.principals_by_name.get((kind, name))
 
 
 @dataclass
@@ -572,6 +585,7 @@ def parse_global(evidence: AwsEvidence) -> GlobalInventory:
             (policy.data or {}).get("Policy") if policy.ok else None,
             (pab.data or {}).get("PublicAccessBlockConfiguration") if pab.ok else None,
             policy.error, pab.error, grants, acl.error))
+    inv.principals_by_name = {(p.kind, p.name): p for p in inv.principals}
     if not inv.account_id:
         inv.account_id = next((p.arn.split(":")[4] for p in inv.principals if p.arn.count(":") >= 5), None)
     return inv
