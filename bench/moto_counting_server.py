@@ -6,7 +6,7 @@ AWS request by the service and region named in its SigV4 credential scope. The c
 and reset over HTTP, so the benchmark can attribute requests to one tool at a time:
 
 * ``GET  /__bench/ping``   -> ``ok`` (readiness probe that does not touch moto's state)
-* ``GET  /__bench/counts`` -> ``{"total": n, "by_service": {...}, "by_region": {...}}``
+* ``GET  /__bench/counts`` -> ``{"total": n, "by_service": {...}, "by_region": {...}, "in_flight": k}``
 * ``POST /__bench/reset``  -> zero the counters
 
 Counting in the server is the same method for every client (outsidein, Prowler): one count per
@@ -43,6 +43,7 @@ class CountingMiddleware:
         self.by_service: Counter[str] = Counter()
         self.by_region: Counter[str] = Counter()
         self.total = 0
+        self.in_flight = 0  # AWS requests being answered right now (a client may have given up on them)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -50,6 +51,7 @@ class CountingMiddleware:
                 "total": self.total,
                 "by_service": dict(sorted(self.by_service.items())),
                 "by_region": dict(sorted(self.by_region.items())),
+                "in_flight": self.in_flight,
             }
 
     def reset(self) -> None:
@@ -69,6 +71,13 @@ class CountingMiddleware:
                 self.total += 1
                 self.by_service[service] += 1
                 self.by_region[region] += 1
+                self.in_flight += 1
+            try:
+                # moto (Flask) builds the whole body inside this call, so it is over when the call returns.
+                return self.app(environ, start_response)
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
         return self.app(environ, start_response)
 
     def _bench(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

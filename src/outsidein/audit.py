@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from outsidein.aws.inventory import parse_evidence
-from outsidein.checks.registry import Check, all_checks, review_items
-from outsidein.evidence import AwsEvidence
+from outsidein.checks.registry import AWS, HOST, NGINX, Check, all_checks, review_items
+from outsidein.evidence import AwsEvidence, Snapshot
 from outsidein.layers import LAYERS, Layer
 from outsidein.models import Finding, Result, ReviewItem, Severity, Status, fingerprint
 
@@ -76,22 +77,46 @@ def _layer_status(layer: Layer, checks: list[Check], findings: list[Finding], un
     return LayerStatus(layer, status, note, len(findings), unassessed, passed)
 
 
-def evaluate(evidence: AwsEvidence | None, source: str = "api") -> AuditReport:
-    """Run every registered check over the evidence (None: nothing in scope)."""
+def parse_targets(snapshot: Snapshot) -> dict[str, list[Any]]:
+    """Parse each source's raw evidence into the typed targets its checks read (parsers never raise)."""
+    targets: dict[str, list[Any]] = {}
+    if snapshot.aws is not None:
+        targets[AWS] = [parse_evidence(snapshot.aws)]
+    if snapshot.hosts:
+        from outsidein.host.facts import parse_host
+
+        targets[HOST] = [parse_host(host) for host in snapshot.hosts]
+    if snapshot.nginx:
+        from outsidein.nginx.config import parse_nginx
+
+        targets[NGINX] = [parse_nginx(conf) for conf in snapshot.nginx]
+    return targets
+
+
+def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api") -> AuditReport:
+    """Run every registered check over every target in the evidence (None: nothing in scope)."""
+    if isinstance(evidence, AwsEvidence):
+        snapshot: Snapshot | None = Snapshot(collected_at=evidence.collected_at, aws=evidence)
+    else:
+        snapshot = evidence
+    if snapshot is not None and snapshot.aws is None and not snapshot.hosts and not snapshot.nginx:
+        snapshot = None
     checks = all_checks()
     findings: list[Finding] = []
     unassessed: list[tuple[Check, Result]] = []
     passed: Counter[str] = Counter()
     results: list[Result] = []
     review: list[ReviewItem] = []
-    if evidence is not None:
-        inventory = parse_evidence(evidence)
-        review = review_items(inventory)
-        for check in checks:
-            for result in check.run(inventory):
+    targets = parse_targets(snapshot) if snapshot is not None else {}
+    if AWS in targets:
+        review = review_items(targets[AWS][0])
+    for check in checks:
+        for target in targets.get(check.source, []):
+            for result in check.run(target):
                 results.append(result)
                 if result.status is Status.FAIL:
-                    findings.append(_finding(check, result, evidence.collected_at))
+                    assert snapshot is not None
+                    findings.append(_finding(check, result, snapshot.collected_at))
                 elif result.status is Status.NOT_ASSESSED:
                     unassessed.append((check, result))
                 else:
@@ -104,13 +129,15 @@ def evaluate(evidence: AwsEvidence | None, source: str = "api") -> AuditReport:
         layers.append(_layer_status(
             layer, layer_checks, [f for f in findings if f.layer == layer.number],
             sum(1 for c, _ in unassessed if c.meta.layer == layer.number),
-            sum(n for cid, n in passed.items() if cid in ids), evidence is not None))
+            sum(n for cid, n in passed.items() if cid in ids),
+            any(targets.get(c.source) for c in layer_checks)))
+    aws = snapshot.aws if snapshot is not None else None
     return AuditReport(
-        evaluated_at=evidence.collected_at if evidence else datetime.now().astimezone(),
-        source=source if evidence else "nothing in scope",
-        account_id=evidence.account_id if evidence else None,
-        regions=evidence.regions if evidence else (),
+        evaluated_at=snapshot.collected_at if snapshot else datetime.now().astimezone(),
+        source=source if snapshot else "nothing in scope",
+        account_id=aws.account_id if aws else None,
+        regions=aws.regions if aws else (),
         layers=layers, findings=findings, not_assessed=unassessed, passed=passed, checks=checks, results=results,
         review=review,
-        api_calls=dict(evidence.api_calls) if evidence else {},
+        api_calls=dict(aws.api_calls) if aws else {},
     )

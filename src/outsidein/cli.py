@@ -7,6 +7,7 @@ import io
 import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from outsidein.audit import AuditReport, evaluate
 from outsidein.aws.cli_folder import load_cli_folder
 from outsidein.aws.collect import AwsCollector, CollectionError
 from outsidein.checks.registry import all_checks
-from outsidein.evidence import AwsEvidence, EvidenceError, Snapshot
+from outsidein.evidence import EvidenceError, HostEvidence, NginxEvidence, Snapshot
 from outsidein.layers import LAYERS
 from outsidein.models import Severity
 from outsidein.report.json_report import render_json
@@ -107,17 +108,39 @@ def _demo_stack() -> Iterator[tuple[AwsScope, boto3.Session]]:
         yield AwsScope(regions=stack.regions, endpoint_url=server.endpoint_url, max_attempts=2), session
 
 
-def _collect(args: argparse.Namespace) -> AwsEvidence | None:
+def _collect_scope(scope: Scope) -> Snapshot:
+    """Every source in scope; AWS, hosts and NGINX are collected side by side."""
+    started = datetime.now(UTC).replace(microsecond=0)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        aws = pool.submit(AwsCollector(scope.aws).collect) if scope.aws is not None else None
+        hosts: list[HostEvidence] = []
+        if scope.hosts:
+            from outsidein.host.collect import collect_hosts
+
+            hosts = collect_hosts(scope.hosts)
+        nginx: list[NginxEvidence] = []
+        if scope.nginx:
+            from outsidein.nginx.collect import collect_nginx
+
+            nginx = [collect_nginx(conf.name, conf.config, environment=conf.environment, url=conf.url,
+                                   nginx_binary=conf.nginx_binary, verify=conf.verify_tls) for conf in scope.nginx]
+        aws_evidence = aws.result() if aws is not None else None
+        return Snapshot(collected_at=aws_evidence.collected_at if aws_evidence else started, aws=aws_evidence,
+                        hosts=hosts, nginx=nginx)
+
+
+def _collect(args: argparse.Namespace) -> Snapshot | None:
     scope = _find_scope(args)
     if scope is None:
         with _demo_stack() as (aws_scope, session):
-            return AwsCollector(aws_scope, session=session).collect()
-    if scope.aws is None:
+            evidence = AwsCollector(aws_scope, session=session).collect()
+            return Snapshot(collected_at=evidence.collected_at, aws=evidence)
+    if scope.aws is None and not scope.hosts and not scope.nginx:
         return None
-    return AwsCollector(scope.aws).collect()
+    return _collect_scope(scope)
 
 
-def _load(source: Path, args: argparse.Namespace) -> tuple[AwsEvidence | None, str]:
+def _load(source: Path, args: argparse.Namespace) -> tuple[Snapshot | None, str]:
     if source.is_dir():
         hint: tuple[str, ...] = ()
         if args.config is not None:
@@ -126,11 +149,11 @@ def _load(source: Path, args: argparse.Namespace) -> tuple[AwsEvidence | None, s
         evidence, ignored = load_cli_folder(source, hint)
         for name in ignored:
             _err(f"{source / name}: not an AWS CLI output outsidein reads; ignored")
-        return evidence, f"AWS CLI folder {source}"
+        snapshot = Snapshot(collected_at=evidence.collected_at, aws=evidence) if evidence else None
+        return snapshot, f"AWS CLI folder {source}"
     if not source.exists():
         raise UsageError(f"{source}: no such snapshot file or folder")
-    snapshot = Snapshot.load(source)
-    return snapshot.aws, f"snapshot {source}"
+    return Snapshot.load(source), f"snapshot {source}"
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -160,7 +183,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         evidence, source = _load(args.source, args)
     else:
         evidence = _collect(args)
-        source = "live AWS API" if evidence is not None else "nothing in scope"
+        source = "live collection" if evidence is not None else "nothing in scope"
     report = evaluate(evidence, source)
     _render(report, args)
     if args.fail_on is not None:
@@ -172,16 +195,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    evidence = _collect(args)
-    collected_at = evidence.collected_at if evidence else datetime.now(UTC).replace(microsecond=0)
-    snapshot = Snapshot(collected_at=collected_at, aws=evidence)
+    snapshot = _collect(args) or Snapshot(collected_at=datetime.now(UTC).replace(microsecond=0))
     try:
         snapshot.save(args.output)
     except OSError as exc:
         raise UsageError(f"{args.output}: cannot write snapshot: {exc.strerror or exc}") from None
-    reads = len(evidence.records) if evidence else 0
-    failed = sum(1 for r in evidence.records.values() if not r.ok) if evidence else 0
-    _err(f"snapshot written to {args.output}: {reads} reads, {failed} without data")
+    records = list(snapshot.aws.records.values()) if snapshot.aws else []
+    for host in snapshot.hosts:
+        records += [*host.commands.values(), *host.files.values()]
+    failed = sum(1 for r in records if not r.ok)
+    _err(f"snapshot written to {args.output}: {len(records)} reads, {failed} without data, "
+         f"{len(snapshot.hosts)} host(s), {len(snapshot.nginx)} nginx configuration(s)")
     return EXIT_OK
 
 

@@ -37,8 +37,26 @@ def record_key(region: str, call: str, param: str | None = None) -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """API responses as plain JSON (datetimes become ISO 8601 strings, bytes are decoded)."""
-    return json.loads(json.dumps(value, default=_json_default))
+    """API responses as plain JSON (datetimes become ISO 8601 strings, bytes are decoded).
+
+    Dicts and lists are converted in place: a response is owned by the collector, and copying one of
+    tens of megabytes would double the memory it takes.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(item, str | int | float | bool | None):
+                value[key] = to_jsonable(item)
+        return value
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if not isinstance(item, str | int | float | bool | None):
+                value[index] = to_jsonable(item)
+        return value
+    if isinstance(value, tuple):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, str | int | float | bool | None):
+        return value
+    return _json_default(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -112,18 +130,115 @@ class AwsEvidence:
             raise EvidenceError(f"{where}: the 'aws' section is malformed ({exc})") from None
 
 
+def _records_to_json(records: dict[str, Record]) -> dict[str, Any]:
+    return {key: rec.to_json() for key, rec in sorted(records.items())}
+
+
+def _records_from_json(data: Any, where: str) -> dict[str, Record]:
+    if not isinstance(data, dict):
+        raise EvidenceError(f"{where}: expected an object of records")
+    try:
+        return {str(key): Record(data=value.get("data"), error=value.get("error")) for key, value in data.items()}
+    except AttributeError:
+        raise EvidenceError(f"{where}: a record is not an object") from None
+
+
+@dataclass
+class HostEvidence:
+    """What one host showed: command outputs (text), files (text) and probes from a vantage point.
+
+    ``commands`` is keyed by the command's file name (``iptables-save``, ``ss-tlnp`` …, see
+    ``outsidein.host.commands``), data the text it printed; ``files`` by absolute path on the host,
+    data the text or None when the file does not exist; ``provisioning`` by the path of a
+    provisioning file named in the scope (read where outsidein runs); ``probes`` by ``tcp/<port>``,
+    data ``{"address": str, "port": int, "open": bool, "state": "open" | "refused" | "filtered"}``
+    from the vantage point where outsidein runs (refused: a RST came back; filtered: no answer).
+    """
+
+    name: str
+    address: str  # "local", "user@host:port", or the folder the outputs were read from
+    environment: str | None = None
+    origin: str = "local"  # "local", "ssh" or "folder"
+    commands: dict[str, Record] = field(default_factory=dict)
+    files: dict[str, Record] = field(default_factory=dict)
+    provisioning: dict[str, Record] = field(default_factory=dict)
+    probes: dict[str, Record] = field(default_factory=dict)
+    ssh_allowed_cidrs: list[str] = field(default_factory=list)  # the scope's VPN/bastion ranges for SSH
+    error: str | None = None  # the host could not be reached at all
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "address": self.address, "environment": self.environment, "origin": self.origin,
+            "error": self.error, "ssh_allowed_cidrs": list(self.ssh_allowed_cidrs),
+            "commands": _records_to_json(self.commands), "files": _records_to_json(self.files),
+            "provisioning": _records_to_json(self.provisioning), "probes": _records_to_json(self.probes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> HostEvidence:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise EvidenceError(f"{where}: a host entry has no name")
+        return cls(
+            name=data["name"], address=str(data.get("address", "")), environment=data.get("environment"),
+            origin=str(data.get("origin", "snapshot")), error=data.get("error"),
+            commands=_records_from_json(data.get("commands", {}), f"{where}: host {data['name']} commands"),
+            files=_records_from_json(data.get("files", {}), f"{where}: host {data['name']} files"),
+            provisioning=_records_from_json(data.get("provisioning", {}), f"{where}: host {data['name']} provisioning"),
+            ssh_allowed_cidrs=[str(c) for c in data.get("ssh_allowed_cidrs") or []],
+            probes=_records_from_json(data.get("probes", {}), f"{where}: host {data['name']} probes"),
+        )
+
+
+@dataclass
+class NginxEvidence:
+    """One NGINX configuration: every file read (path -> text), ``nginx -t``, and the live probe."""
+
+    name: str
+    main: str  # the main configuration file (absolute path; a key of ``files``)
+    environment: str | None = None
+    files: dict[str, Record] = field(default_factory=dict)
+    syntax_test: Record | None = None  # data {"exit_code": int, "output": str}; None when not run
+    probe: Record | None = None  # data {"url", "status", "headers": [[name, value], ...]}; None when no URL
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "main": self.main, "environment": self.environment,
+            "files": _records_to_json(self.files),
+            "syntax_test": self.syntax_test.to_json() if self.syntax_test else None,
+            "probe": self.probe.to_json() if self.probe else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> NginxEvidence:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data.get("main"):
+            raise EvidenceError(f"{where}: an nginx entry has no name or main file")
+
+        def one(value: Any) -> Record | None:
+            return Record(data=value.get("data"), error=value.get("error")) if isinstance(value, dict) else None
+
+        return cls(
+            name=data["name"], main=str(data["main"]), environment=data.get("environment"),
+            files=_records_from_json(data.get("files", {}), f"{where}: nginx {data['name']} files"),
+            syntax_test=one(data.get("syntax_test")), probe=one(data.get("probe")),
+        )
+
+
 @dataclass
 class Snapshot:
     """A saved collection: the raw evidence of every source, and when it was collected."""
 
     collected_at: datetime
     aws: AwsEvidence | None = None
+    hosts: list[HostEvidence] = field(default_factory=list)
+    nginx: list[NginxEvidence] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": SNAPSHOT_FORMAT,
             "collected_at": self.collected_at.isoformat(),
             "aws": self.aws.to_json() if self.aws else None,
+            "hosts": [host.to_json() for host in self.hosts],
+            "nginx": [conf.to_json() for conf in self.nginx],
         }
 
     def save(self, path: Path) -> None:
@@ -146,7 +261,12 @@ class Snapshot:
         except (KeyError, TypeError, ValueError):
             raise EvidenceError(f"{path}: missing or invalid 'collected_at'") from None
         aws = data.get("aws")
+        hosts, nginx = data.get("hosts") or [], data.get("nginx") or []
+        if not isinstance(hosts, list) or not isinstance(nginx, list):
+            raise EvidenceError(f"{path}: 'hosts' and 'nginx' must be lists")
         return cls(
             collected_at=collected_at,
             aws=AwsEvidence.from_json(aws, collected_at, str(path)) if aws else None,
+            hosts=[HostEvidence.from_json(host, f"{path}: hosts[{i}]") for i, host in enumerate(hosts)],
+            nginx=[NginxEvidence.from_json(conf, f"{path}: nginx[{i}]") for i, conf in enumerate(nginx)],
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +27,61 @@ class AwsScope:
     endpoint_url: str | None = None
     # Attempts per API call (throttling, server errors) before the read is NOT_ASSESSED.
     max_attempts: int = 4
+    # Seconds to wait for one response. A page of 1,000 security groups is quick on AWS; emulators
+    # that ignore page sizes answer a whole region in one response and need longer.
+    read_timeout: int = 120
+
+
+@dataclass(frozen=True)
+class HostScope:
+    """One host: reached locally or over SSH, or audited from a folder of saved command outputs."""
+
+    name: str
+    address: str | None = None  # "local" or "user@host[:port]"; None when ``evidence`` is a folder
+    evidence: Path | None = None  # folder of saved outputs (iptables-save.txt, ss-tlnp.txt …)
+    environment: str | None = None
+    identity_file: Path | None = None  # SSH private key; default: the SSH client's own choice
+    known_hosts: Path | None = None  # default: ~/.ssh/known_hosts; the host key is always verified
+    sudo: bool = True  # run privileged reads through `sudo -n` (never prompts)
+    ssh_allowed_cidrs: tuple[str, ...] = ()  # VPN/bastion ranges SSH may be open to
+    provisioning: tuple[Path, ...] = ()  # cloud-init, Ansible, Packer, shell files or folders to search
+    probe_address: str | None = None  # address to try TCP connections to, from where outsidein runs
+    probe_ports: tuple[int, ...] = ()  # extra ports to probe besides listening and dangerous ones
+
+    @property
+    def ssh_target(self) -> tuple[str, str, int] | None:
+        """(user, host, port) for an SSH address, else None."""
+        if not self.address or self.address == "local":
+            return None
+        user, _, rest = self.address.rpartition("@")
+        host, port = rest, 22
+        if rest.startswith("["):  # [::1]:2222
+            host, _, tail = rest[1:].partition("]")
+            port = int(tail[1:]) if tail.startswith(":") else 22
+        elif rest.count(":") == 1:
+            host, _, port_text = rest.partition(":")
+            port = int(port_text)
+        return user, host, port
+
+
+@dataclass(frozen=True)
+class NginxScope:
+    """One NGINX configuration, and optionally the live URL that serves it."""
+
+    name: str
+    config: Path  # the main file, or a folder holding nginx.conf
+    environment: str | None = None
+    url: str | None = None  # probed with HEAD / to verify the headers really come back
+    verify_tls: bool = True  # False only for a self-signed test server
+    nginx_binary: str = "nginx"  # `nginx -t` runs when this binary is found
 
 
 @dataclass(frozen=True)
 class Scope:
     aws: AwsScope | None = field(default_factory=AwsScope)
     source: Path | None = None  # the file this scope came from, if any
+    hosts: tuple[HostScope, ...] = ()
+    nginx: tuple[NginxScope, ...] = ()
 
 
 _AWS_KEYS = {
@@ -43,6 +93,7 @@ _AWS_KEYS = {
     "tier_tag": str,
     "endpoint_url": str,
     "max_attempts": int,
+    "read_timeout": int,
 }
 
 
@@ -59,14 +110,109 @@ def load_scope(path: Path) -> Scope:
     return parse_scope(data, path)
 
 
+_HOST_KEYS: dict[str, type] = {
+    "name": str, "address": str, "evidence": str, "environment": str, "identity_file": str, "known_hosts": str,
+    "sudo": bool, "ssh_allowed_cidrs": list, "provisioning": list, "probe_address": str, "probe_ports": list,
+}
+_NGINX_KEYS: dict[str, type] = {
+    "name": str, "config": str, "environment": str, "url": str, "verify_tls": bool, "nginx_binary": str,
+}
+
+
+def _check_keys(table: Any, known: dict[str, type], where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ScopeError(f"{where} must be a table")
+    for key, value in table.items():
+        expected = known.get(key)
+        if expected is None:
+            raise ScopeError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+        if not isinstance(value, expected):
+            raise ScopeError(f"{where}: {key} must be a {expected.__name__}, not {type(value).__name__}")
+    return table
+
+
+def _relative(base: Path | None, text: str) -> Path:
+    """Paths in a scope file are relative to the file's folder."""
+    candidate = Path(text).expanduser()
+    return candidate if candidate.is_absolute() or base is None else base.parent / candidate
+
+
+def _parse_host(entry: Any, index: int, where: str, path: Path | None) -> HostScope:
+    at = f"{where}: [[hosts]] #{index + 1}"
+    table = _check_keys(entry, _HOST_KEYS, at)
+    name = table.get("name")
+    if not name:
+        raise ScopeError(f"{at}: a host needs a name")
+    at = f"{where}: host {name!r}"
+    address, evidence = table.get("address"), table.get("evidence")
+    if bool(address) == bool(evidence):
+        raise ScopeError(f"{at}: give exactly one of address (\"local\" or \"user@host[:port]\") "
+                         "or evidence (a folder)")
+    if address and address != "local":
+        user, _, rest = address.rpartition("@")
+        if not user or not rest:
+            raise ScopeError(f"{at}: address {address!r} must be \"local\" or \"user@host[:port]\"")
+    for cidr in table.get("ssh_allowed_cidrs", []):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except (ValueError, TypeError):
+            raise ScopeError(f"{at}: ssh_allowed_cidrs has {cidr!r}, not a CIDR") from None
+    ports = table.get("probe_ports", [])
+    if not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
+        raise ScopeError(f"{at}: probe_ports must be port numbers")
+    if not all(isinstance(p, str) for p in table.get("provisioning", [])):
+        raise ScopeError(f"{at}: provisioning must be a list of paths")
+    host = HostScope(
+        name=name, address=address, environment=table.get("environment"),
+        evidence=_relative(path, evidence) if evidence else None,
+        identity_file=_relative(path, table["identity_file"]) if "identity_file" in table else None,
+        known_hosts=_relative(path, table["known_hosts"]) if "known_hosts" in table else None,
+        sudo=table.get("sudo", True), ssh_allowed_cidrs=tuple(table.get("ssh_allowed_cidrs", [])),
+        provisioning=tuple(_relative(path, p) for p in table.get("provisioning", [])),
+        probe_address=table.get("probe_address"), probe_ports=tuple(ports),
+    )
+    try:
+        host.ssh_target  # noqa: B018 - validates the port
+    except ValueError:
+        raise ScopeError(f"{at}: address {address!r} has a port that is not a number") from None
+    return host
+
+
+def _parse_nginx(entry: Any, index: int, where: str, path: Path | None) -> NginxScope:
+    at = f"{where}: [[nginx]] #{index + 1}"
+    table = _check_keys(entry, _NGINX_KEYS, at)
+    if not table.get("name") or not table.get("config"):
+        raise ScopeError(f"{at}: an nginx entry needs a name and a config path")
+    url = table.get("url")
+    if url and not url.startswith(("http://", "https://")):
+        raise ScopeError(f"{where}: nginx {table['name']!r}: url must start with http:// or https://")
+    return NginxScope(
+        name=table["name"], config=_relative(path, table["config"]), environment=table.get("environment"), url=url,
+        verify_tls=table.get("verify_tls", True), nginx_binary=table.get("nginx_binary", "nginx"),
+    )
+
+
+def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        raise ScopeError(f"{where}: {key} must be an array of tables ([[{key}]])")
+    return entries
+
+
 def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
     where = str(path) if path else "scope"
-    unknown = sorted(set(data) - {"aws"})
+    unknown = sorted(set(data) - {"aws", "hosts", "nginx"})
     if unknown:
-        raise ScopeError(f"{where}: unknown section or key {unknown[0]!r} (known: aws)")
+        raise ScopeError(f"{where}: unknown section or key {unknown[0]!r} (known: aws, hosts, nginx)")
+    hosts = tuple(_parse_host(e, i, where, path) for i, e in enumerate(_entries(data, "hosts", where)))
+    nginx = tuple(_parse_nginx(e, i, where, path) for i, e in enumerate(_entries(data, "nginx", where)))
+    for kind, names in (("host", [h.name for h in hosts]), ("nginx", [n.name for n in nginx])):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ScopeError(f"{where}: two {kind} entries are named {duplicates[0]!r}")
     aws_data = data.get("aws")
     if aws_data is None:
-        return Scope(aws=None, source=path)
+        return Scope(aws=None, source=path, hosts=hosts, nginx=nginx)
     if not isinstance(aws_data, dict):
         raise ScopeError(f"{where}: [aws] must be a table")
     for key, value in aws_data.items():
@@ -80,6 +226,8 @@ def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
         raise ScopeError(f"{where}: [aws] regions must be a list of region names")
     if not 1 <= aws_data.get("max_attempts", 4) <= 20:
         raise ScopeError(f"{where}: [aws] max_attempts must be between 1 and 20")
+    if not 1 <= aws_data.get("read_timeout", 120) <= 3600:
+        raise ScopeError(f"{where}: [aws] read_timeout must be between 1 and 3600 seconds")
     if aws_data.get("external_id") and not aws_data.get("role_arn"):
         raise ScopeError(f"{where}: [aws] external_id is set but role_arn is not")
     aws = AwsScope(
@@ -91,5 +239,6 @@ def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
         tier_tag=aws_data.get("tier_tag", "Tier"),
         endpoint_url=aws_data.get("endpoint_url"),
         max_attempts=aws_data.get("max_attempts", 4),
+        read_timeout=aws_data.get("read_timeout", 120),
     )
-    return Scope(aws=aws, source=path)
+    return Scope(aws=aws, source=path, hosts=hosts, nginx=nginx)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -103,7 +103,7 @@ class AwsCollector:
         self._config = Config(
             retries={"max_attempts": scope.max_attempts, "mode": "standard"},
             connect_timeout=5,
-            read_timeout=30,
+            read_timeout=scope.read_timeout,
             max_pool_connections=max_workers,
         )
 
@@ -203,6 +203,19 @@ class AwsCollector:
             "ReportFormat": report.get("ReportFormat", "text/csv"),
         }
 
+    @staticmethod
+    def _follow_ups(call: str, data: Any) -> list[tuple[ApiRead, str, dict[str, str]]]:
+        """The per-resource reads a listing calls for: (read, resource name, API parameters)."""
+        if not data:
+            return []
+        if call == "mq.list_brokers":
+            return [(MQ_DESCRIBE_BROKER, broker["BrokerId"], {"BrokerId": broker["BrokerId"]})
+                    for broker in data.get("BrokerSummaries", [])]
+        if call == "s3.list_buckets":
+            return [(read, bucket["Name"], {"Bucket": bucket["Name"]})
+                    for bucket in data.get("Buckets", []) for read in PER_BUCKET_READS]
+        return []
+
     def collect(self) -> AwsEvidence:
         """Every read of the scope, concurrently; failures become recorded reasons, never exceptions."""
         evidence = AwsEvidence(
@@ -224,35 +237,30 @@ class AwsCollector:
             evidence.account_id = identity.get("Account")
 
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-            first = [pool.submit(self._store, evidence, read, region)
-                     for region in self.regions for read in REGIONAL_READS]
-            first += [pool.submit(self._store, evidence, read, GLOBAL) for read in GLOBAL_READS]
-            first.append(pool.submit(self._store, evidence, CREDENTIAL_REPORT, GLOBAL, None,
-                                     self._credential_report))
+            pending: dict[Future[Any], tuple[str, str]] = {}
+            for region in self.regions:
+                for read in REGIONAL_READS:
+                    pending[pool.submit(self._store, evidence, read, region)] = (region, read.call)
+            for read in GLOBAL_READS:
+                pending[pool.submit(self._store, evidence, read, GLOBAL)] = (GLOBAL, read.call)
+            pending[pool.submit(self._store, evidence, CREDENTIAL_REPORT, GLOBAL, None,
+                                self._credential_report)] = (GLOBAL, CREDENTIAL_REPORT.call)
             if evidence.account_id:
                 account = evidence.account_id
-                first.append(pool.submit(
+                pending[pool.submit(
                     self._store, evidence, S3CONTROL_PUBLIC_ACCESS_BLOCK, GLOBAL, None,
-                    partial(self._read, S3CONTROL_PUBLIC_ACCESS_BLOCK, GLOBAL, AccountId=account)))
-            for future in first:
-                future.result()
-            # Second wave: reads that only exist per resource.
-            second = []
-            for region in self.regions:
-                brokers = evidence.get(region, "mq.list_brokers")
-                for broker in (brokers.data or {}).get("BrokerSummaries", []) if brokers.ok else []:
-                    broker_id = broker["BrokerId"]
-                    second.append(pool.submit(
-                        self._store, evidence, MQ_DESCRIBE_BROKER, region, broker_id,
-                        partial(self._read, MQ_DESCRIBE_BROKER, region, BrokerId=broker_id)))
-            buckets = evidence.get(GLOBAL, "s3.list_buckets")
-            for bucket in (buckets.data or {}).get("Buckets", []) if buckets.ok else []:
-                name = bucket["Name"]
-                for read in PER_BUCKET_READS:
-                    second.append(pool.submit(
-                        self._store, evidence, read, GLOBAL, name, partial(self._read, read, GLOBAL, Bucket=name)))
-            for future in second:
-                future.result()
+                    partial(self._read, S3CONTROL_PUBLIC_ACCESS_BLOCK, GLOBAL, AccountId=account),
+                )] = (GLOBAL, S3CONTROL_PUBLIC_ACCESS_BLOCK.call)
+            # Reads that exist only per resource start as soon as the listing that names them is in,
+            # without waiting for the slowest read of the first wave.
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    region, call = pending.pop(future)
+                    data = future.result()
+                    for read, name, params in self._follow_ups(call, data):
+                        pending[pool.submit(self._store, evidence, read, region, name,
+                                            partial(self._read, read, region, **params))] = (region, read.call)
         evidence.api_calls = dict(self._calls)
         return evidence
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from outsidein.aws.inventory import AwsInventory, RegionInventory
 from outsidein.evidence import GLOBAL
@@ -13,21 +14,39 @@ RegionCheckFn = Callable[[RegionInventory, AwsInventory], Iterable[Result]]
 AccountCheckFn = Callable[[AwsInventory], Iterable[Result]]
 
 
+AWS = "aws"  # the evidence sources a check can read
+HOST = "host"
+NGINX = "nginx"
+
+
 @dataclass(frozen=True)
 class Check:
     meta: CheckMeta
-    run: Callable[[AwsInventory], Iterator[Result]]
+    run: Callable[[Any], Iterator[Result]]  # called with one parsed target of ``source``
+    source: str = AWS
 
+
+class Target(Protocol):
+    """A parsed host or NGINX configuration: its name and the evidence it lacks (key -> reason)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def missing(self) -> dict[str, str]: ...
+
+
+TargetT = TypeVar("TargetT", bound=Target)
 
 REGISTRY: dict[str, Check] = {}
 RegionSummaryFn = Callable[[RegionInventory, AwsInventory], Iterable[ReviewItem]]
 SUMMARIES: list[tuple[tuple[str, ...], RegionSummaryFn]] = []
 
 
-def _register(meta: CheckMeta, run: Callable[[AwsInventory], Iterator[Result]]) -> None:
+def _register(meta: CheckMeta, run: Callable[[Any], Iterator[Result]], source: str = AWS) -> None:
     if meta.id in REGISTRY:
         raise ValueError(f"duplicate check id {meta.id}")
-    REGISTRY[meta.id] = Check(meta, run)
+    REGISTRY[meta.id] = Check(meta, run, source)
 
 
 def _missing_reason(missing: dict[str, str], requires: tuple[str, ...]) -> str | None:
@@ -78,6 +97,31 @@ def account_check(
     return decorate
 
 
+def target_check(
+    *, source: str, id: str, layer: int, title: str, severity: Severity, remediation: str, verify: str,
+    requires: tuple[str, ...] = (),
+) -> Callable[[Callable[[TargetT], Iterable[Result]]], Callable[[TargetT], Iterable[Result]]]:
+    """Register a check run once per host or NGINX configuration of ``source``.
+
+    A target lacking any evidence named in ``requires`` (a key of ``target.missing``) is
+    NOT_ASSESSED with the recorded reason, and the check function is not called for it.
+    """
+    meta = CheckMeta(id, layer, title, severity, remediation, verify, requires)
+
+    def decorate(fn: Callable[[TargetT], Iterable[Result]]) -> Callable[[TargetT], Iterable[Result]]:
+        def run(target: TargetT) -> Iterator[Result]:
+            reason = _missing_reason(target.missing, requires)
+            if reason:
+                yield not_assessed(id, target.name, reason)
+            else:
+                yield from fn(target)
+
+        _register(meta, run, source)
+        return fn
+
+    return decorate
+
+
 def region_summary(*, requires: tuple[str, ...]) -> Callable[[RegionSummaryFn], RegionSummaryFn]:
     """Register a per-region summary for review; skipped where its evidence is missing."""
 
@@ -98,8 +142,15 @@ def review_items(inv: AwsInventory) -> list[ReviewItem]:
     return items
 
 
+# Check modules, one per layer or topic; importing one registers its checks.
+LAYER_MODULES = ("security_groups", "vpc", "iam")
+
+
 def all_checks() -> list[Check]:
     """Every registered check, in layer order (importing the layer modules registers them)."""
-    from outsidein.checks import iam, security_groups, vpc  # noqa: F401
+    import importlib
+
+    for module in LAYER_MODULES:
+        importlib.import_module(f"outsidein.checks.{module}")
 
     return sorted(REGISTRY.values(), key=lambda c: (c.meta.layer, c.meta.id))
