@@ -38,6 +38,8 @@ class AuditReport:
     results: list[Result] = field(default_factory=list)  # every verdict, PASS included
     review: list[ReviewItem] = field(default_factory=list)  # summaries to re-confirm, not findings
     api_calls: dict[str, int] = field(default_factory=dict)
+    hosts: tuple[str, ...] = ()  # host names in the evidence
+    nginx: tuple[str, ...] = ()  # NGINX configuration names in the evidence
 
     def at_or_above(self, severity: Severity) -> list[Finding]:
         """Findings that trip ``--fail-on severity`` (REVIEW ranks lowest, so it means "any finding")."""
@@ -121,6 +123,8 @@ def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api") -> Au
                     unassessed.append((check, result))
                 else:
                     passed[check.meta.id] += 1
+    # One problem seen from two targets (a provisioning file shared by hosts) is one finding.
+    findings = list({f.fingerprint: f for f in reversed(findings)}.values())
     findings.sort(key=lambda f: (f.layer, -f.severity.rank, f.check_id, f.environment or "", f.resource, f.detail))
     layers = []
     for layer in LAYERS:
@@ -140,4 +144,6 @@ def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api") -> Au
         layers=layers, findings=findings, not_assessed=unassessed, passed=passed, checks=checks, results=results,
         review=review,
         api_calls=dict(aws.api_calls) if aws else {},
+        hosts=tuple(h.name for h in snapshot.hosts) if snapshot else (),
+        nginx=tuple(n.name for n in snapshot.nginx) if snapshot else (),
     )

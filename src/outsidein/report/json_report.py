@@ -39,6 +39,8 @@ def report_json(report: AuditReport) -> dict[str, Any]:
         "source": report.source,
         "account_id": report.account_id,
         "regions": list(report.regions),
+        "hosts": list(report.hosts),
+        "nginx": list(report.nginx),
         "summary": {
             "findings": {s.value: counts[s.value] for s in Severity},
             "not_assessed": len(report.not_assessed),

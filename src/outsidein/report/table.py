@@ -99,8 +99,13 @@ def review_view(report: AuditReport) -> Table:
 def render_table(report: AuditReport, console: Console) -> None:
     head = Text()
     head.append("outsidein audit", style="bold")
-    head.append(f"  account {report.account_id or '(unknown)'}  regions {', '.join(report.regions) or '-'}"
-                f"  evidence {report.source}  at {report.evaluated_at.strftime('%Y-%m-%d %H:%M UTC')}")
+    if report.account_id or report.regions:
+        head.append(f"  account {report.account_id or '(unknown)'}  regions {', '.join(report.regions) or '-'}")
+    if report.hosts:
+        head.append(f"  hosts {', '.join(report.hosts)}")
+    if report.nginx:
+        head.append(f"  nginx {', '.join(report.nginx)}")
+    head.append(f"  evidence {report.source}  at {report.evaluated_at.strftime('%Y-%m-%d %H:%M UTC')}")
     console.print(head)
     console.print(dashboard(report))
     if report.findings:
