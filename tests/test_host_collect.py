@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,14 +58,20 @@ class SshHost:
 def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
     """A host in its own namespace running a real sshd (key-only) and a database-like listener on 5432."""
     ns = Namespace.create()
+    keys_dir: Path | None = None
     try:
         for name in ("hostkey", "client"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True)
-        (tmp_path / "authorized_keys").write_text((tmp_path / "client.pub").read_text())
+        # sshd reads authorized_keys as the logging-in user: keep it where every user can read it.
+        keys_dir = Path(tempfile.mkdtemp(prefix="oi-keys-"))
+        keys_dir.chmod(0o755)
+        authorized = keys_dir / "authorized_keys"
+        authorized.write_text((tmp_path / "client.pub").read_text())
+        authorized.chmod(0o644)
         config = tmp_path / "sshd_config"
         config.write_text("\n".join([
             "Port 22", f"ListenAddress {ns.address}", f"HostKey {tmp_path / 'hostkey'}",
-            f"PidFile {tmp_path / 'sshd.pid'}", f"AuthorizedKeysFile {tmp_path / 'authorized_keys'}",
+            f"PidFile {tmp_path / 'sshd.pid'}", f"AuthorizedKeysFile {authorized}",
             "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "UsePAM no", "StrictModes no", "",
         ]))
@@ -77,6 +85,8 @@ def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
         yield SshHost(ns, tmp_path / "client", known_hosts)
     finally:
         ns.destroy()
+        if keys_dir is not None:
+            shutil.rmtree(keys_dir, ignore_errors=True)
 
 
 def test_ssh_collection_reads_the_namespace_firewall_and_sockets(ssh_host: SshHost) -> None:
@@ -133,14 +143,12 @@ def test_one_unreachable_host_does_not_stop_the_others(ssh_host: SshHost) -> Non
 
 
 def test_missing_command_is_recorded_not_raised(ssh_host: SshHost) -> None:
-    # PATH without /usr/sbin: the firewall tools are "not found" on this host, the audit goes on.
-    class NoSbin(HostCollector):
-        def _argv(self, argv: object, privileged: bool) -> list[str]:
-            return ["env", "PATH=/nonexistent", *super()._argv(argv, privileged)]  # type: ignore[arg-type]
-
-    evidence = NoSbin(ssh_host.scope(probe_address=None)).collect()
+    # A search path without the firewall tools: they are "not found" on this host, and the audit goes on.
+    collector = HostCollector(ssh_host.scope(probe_address=None))
+    collector.runner.search_path = "/nonexistent"
+    evidence = collector.collect()
     assert evidence.error is None
-    assert "not found" in (evidence.commands["iptables-save"].error or "")
+    assert evidence.commands["iptables-save"].error == "command not found on the host: iptables-save"
 
 
 def test_probe_is_bounded_and_records_unroutable_targets() -> None:
@@ -202,3 +210,28 @@ def test_host_scope_parses_ssh_addresses() -> None:
     assert [h.ssh_target for h in scope.hosts] == [("ops", "10.0.0.5", 2222), ("ops", "fd00::5", 22), None]
     with pytest.raises(ScopeError, match="two host entries are named 'a'"):
         parse_scope({"hosts": [{"name": "a", "address": "local"}, {"name": "a", "address": "local"}]})
+
+
+@pytest.fixture
+def unprivileged_user(ssh_host: SshHost) -> Iterator[str]:
+    """A throwaway login without sudo rights, allowed in with the same key."""
+    name = f"oi{ssh_host.ns.name[-8:]}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name], check=True)
+    subprocess.run(["usermod", "-p", "*", name], check=True)  # no password, but not locked: key login works
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", name], check=False)
+
+
+def test_sudo_refused_and_permission_denied_are_recorded(ssh_host: SshHost, unprivileged_user: str) -> None:
+    user_at = f"{unprivileged_user}@{ssh_host.ns.address}"
+    with_sudo = HostCollector(ssh_host.scope(address=user_at, probe_address=None)).collect()
+    assert with_sudo.error is None
+    refused = with_sudo.commands["iptables-save"].error or ""
+    assert refused.startswith("sudo refused `iptables-save`") and "password is required" in refused
+    assert with_sudo.commands["systemctl-is-enabled-ufw"].error != refused  # not privileged: no sudo
+
+    without = HostCollector(ssh_host.scope(address=user_at, probe_address=None, sudo=False)).collect()
+    denied = without.commands["iptables-save"].error or ""
+    assert "Permission denied" in denied or "must be root" in denied

@@ -45,8 +45,14 @@ class HostUnreachable(Exception):
     """The connection itself failed (SSH exit 255, timeout): no further command is tried."""
 
 
+# Firewall tools live in sbin, which a non-root login's PATH often lacks.
+SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 class Runner:
     """Runs one argv on a host and returns its output; subclasses say where."""
+
+    search_path = SEARCH_PATH
 
     def run(self, argv: Sequence[str]) -> Completed:
         raise NotImplementedError
@@ -57,11 +63,12 @@ class Runner:
 
 class LocalRunner(Runner):
     def run(self, argv: Sequence[str]) -> Completed:
-        if shutil.which(argv[0]) is None:
+        if shutil.which(argv[0], path=self.search_path) is None:
             return Completed(127, "", f"{argv[0]}: command not found")
         try:
             proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
-                                  errors="replace", stdin=subprocess.DEVNULL)
+                                  errors="replace", stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "PATH": self.search_path})
         except subprocess.TimeoutExpired:
             return Completed(124, "", f"timed out after {COMMAND_TIMEOUT:.0f}s")
         return Completed(proc.returncode, proc.stdout, proc.stderr)
@@ -90,7 +97,7 @@ class SshRunner(Runner):
             self.options += ["-o", "IdentitiesOnly=yes", "-i", str(identity_file)]
 
     def run(self, argv: Sequence[str]) -> Completed:
-        remote = " ".join(shlex.quote(part) for part in argv)
+        remote = f"env PATH={shlex.quote(self.search_path)} " + " ".join(shlex.quote(part) for part in argv)
         cmd = ["ssh", *self.options, self.destination, "--", remote]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, errors="replace",
@@ -110,18 +117,25 @@ class SshRunner(Runner):
         shutil.rmtree(self._control, ignore_errors=True)
 
 
+def _stderr_lines(stderr: str) -> list[str]:
+    """What the command said, without the SSH session's own chatter (a missing home directory …)."""
+    chatter = ("Could not chdir to home directory", "Warning: Permanently added")
+    return [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith(chatter)]
+
+
 def _failure(argv: Sequence[str], done: Completed) -> str:
     """A short reason a person can act on, for a command that did not give its answer."""
-    stderr = done.stderr.strip()
-    if done.exit_code == 127 or "command not found" in stderr:
+    lines = _stderr_lines(done.stderr)
+    if done.exit_code == 127 or any("command not found" in line for line in lines):
         program = argv[2] if argv[0] == "sudo" and len(argv) > 2 else argv[0]
         return f"command not found on the host: {program}"
-    if SUDO_DENIED.search(stderr):
-        return f"sudo refused `{' '.join(argv[2:])}`: {stderr.splitlines()[0][:160]}"
+    denied = next((line for line in lines if SUDO_DENIED.search(line)), None)
+    if denied:
+        return f"sudo refused `{' '.join(argv[2:])}`: {denied[:160]}"
     if done.exit_code == 124:
-        return f"`{' '.join(argv)}` {stderr}"
-    first = stderr.splitlines()[0][:200] if stderr else f"exit code {done.exit_code}"
-    return f"`{' '.join(argv)}` failed: {first}"
+        return f"`{' '.join(argv)}` {lines[-1] if lines else 'timed out'}"
+    said = lines[-1][:200] if lines else f"exit code {done.exit_code}"
+    return f"`{' '.join(argv)}` failed: {said}"
 
 
 class HostCollector:
