@@ -112,3 +112,28 @@ def test_route_table_associations_are_summarised_for_review(demo: tuple[DemoStac
     row = next(item for item in rows if igw_subnet in item.text)
     assert row.resource.startswith("rtb-") and "-> igw-" in row.text and row.environment == "prod"
     assert any("(implicit)" in item.text for item in rows)
+
+
+def test_demo_hosts_and_nginx_show_layers_two_and_three() -> None:
+    """The demo's saved hosts and NGINX config: app-1 and the edge carry the mistakes, bastion-1 stays silent."""
+    from datetime import UTC, datetime
+
+    from outsidein.demo.local_targets import demo_hosts, demo_nginx
+    from outsidein.host.collect import collect_hosts
+    from outsidein.nginx.collect import collect_nginx
+
+    nginx = [collect_nginx(n.name, n.config, environment=n.environment, nginx_binary=n.nginx_binary)
+             for n in demo_nginx()]
+    report = evaluate(Snapshot(collected_at=datetime(2026, 11, 28, tzinfo=UTC), hosts=collect_hosts(demo_hosts()),
+                               nginx=nginx))
+    status = {ls.layer.number: ls.status for ls in report.layers}
+    assert status[2] == "FAIL" and status[3] == "FAIL"
+    assert status[1] == "REVIEW"  # no AWS in this snapshot: not in scope, never PASS
+    by_check = {(f.check_id, f.resource.rsplit("/", 1)[-1]) for f in report.findings}
+    assert {("host-fw-default-policy", "app-1"), ("host-fw-exposed-service", "app-1:5432"),
+            ("host-fw-ssh-restricted", "app-1:22"), ("host-fw-provisioning-disables", "app-user-data.yaml:16"),
+            ("nginx-login-rate-limit", "shop.conf:33"), ("nginx-alias-traversal", "shop.conf:38")} <= by_check
+    assert not [f for f in report.findings if f.resource.startswith("bastion-1")
+                or "bastion-user-data" in f.resource]
+    bastion = [r for r in report.results if r.resource.startswith("bastion-1") and r.check_id.startswith("host-fw")]
+    assert {r.status for r in bastion if r.check_id != "host-fw-probe-mismatch"} == {Status.PASS}

@@ -97,8 +97,8 @@ def _demo_stack() -> Iterator[tuple[AwsScope, boto3.Session]]:
     from outsidein.demo.seed import seed_demo_stack
 
     with MotoServer() as server:
-        _err(f"No {DEFAULT_SCOPE_FILE} found: auditing the bundled demo stack (dev, staging, prod) on a local AWS "
-             f"emulator at {server.endpoint_url}.")
+        _err(f"No {DEFAULT_SCOPE_FILE} found: auditing the bundled demo stack: dev, staging and prod on a local AWS "
+             f"emulator at {server.endpoint_url}, two saved hosts and an NGINX configuration.")
         stack = seed_demo_stack(server.endpoint_url)
         session = boto3.Session(
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -132,9 +132,12 @@ def _collect_scope(scope: Scope) -> Snapshot:
 def _collect(args: argparse.Namespace) -> Snapshot | None:
     scope = _find_scope(args)
     if scope is None:
+        from outsidein.demo.local_targets import demo_hosts, demo_nginx
+
         with _demo_stack() as (aws_scope, session):
             evidence = AwsCollector(aws_scope, session=session).collect()
-            return Snapshot(collected_at=evidence.collected_at, aws=evidence)
+        local = _collect_scope(Scope(aws=None, hosts=demo_hosts(), nginx=demo_nginx()))
+        return Snapshot(collected_at=evidence.collected_at, aws=evidence, hosts=local.hosts, nginx=local.nginx)
     if scope.aws is None and not scope.hosts and not scope.nginx:
         return None
     return _collect_scope(scope)

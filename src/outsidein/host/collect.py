@@ -167,7 +167,9 @@ class HostCollector:
         argv = self._argv(command.argv, command.sudo)
         done = self.runner.run(argv)
         if done.exit_code in command.ok_exit_codes and (done.exit_code == 0 or done.stdout.strip()):
-            return Record(data=done.stdout)
+            # iptables-nft warns on stderr that legacy tables exist too: keep that, or hidden rules look absent.
+            warnings = [line for line in done.stderr.splitlines() if line.startswith("# Warning")]
+            return Record(data=done.stdout + "".join(f"{line}\n" for line in warnings))
         return Record(error=_failure(argv, done))
 
     def _file(self, path: str) -> Record:
