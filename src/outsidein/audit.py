@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from outsidein.aws.inventory import parse_evidence
 from outsidein.checks.registry import AWS, HOST, NGINX, Check, all_checks, review_items
 from outsidein.evidence import AwsEvidence, Snapshot
 from outsidein.layers import LAYERS, Layer
@@ -83,6 +82,8 @@ def parse_targets(snapshot: Snapshot) -> dict[str, list[Any]]:
     """Parse each source's raw evidence into the typed targets its checks read (parsers never raise)."""
     targets: dict[str, list[Any]] = {}
     if snapshot.aws is not None:
+        from outsidein.aws.inventory import parse_evidence
+
         targets[AWS] = [parse_evidence(snapshot.aws)]
     if snapshot.hosts:
         from outsidein.host.facts import parse_host

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from outsidein.aws.inventory import AwsInventory, RegionInventory
 from outsidein.evidence import GLOBAL
 from outsidein.models import CheckMeta, Result, ReviewItem, Severity, not_assessed
 
-RegionCheckFn = Callable[[RegionInventory, AwsInventory], Iterable[Result]]
-AccountCheckFn = Callable[[AwsInventory], Iterable[Result]]
+if TYPE_CHECKING:  # the host and NGINX layers load without the AWS inventory
+    from outsidein.aws.inventory import AwsInventory, RegionInventory
+
+RegionCheckFn = Callable[["RegionInventory", "AwsInventory"], Iterable[Result]]
+AccountCheckFn = Callable[["AwsInventory"], Iterable[Result]]
 
 
 AWS = "aws"  # the evidence sources a check can read
@@ -39,7 +41,7 @@ class Target(Protocol):
 TargetT = TypeVar("TargetT", bound=Target)
 
 REGISTRY: dict[str, Check] = {}
-RegionSummaryFn = Callable[[RegionInventory, AwsInventory], Iterable[ReviewItem]]
+RegionSummaryFn = Callable[["RegionInventory", "AwsInventory"], Iterable[ReviewItem]]
 SUMMARIES: list[tuple[tuple[str, ...], RegionSummaryFn]] = []
 
 

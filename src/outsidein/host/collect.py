@@ -21,6 +21,7 @@ from pathlib import Path
 from outsidein.checks.ports import port_policy
 from outsidein.evidence import HostEvidence, Record
 from outsidein.host.commands import COMMANDS, HOST_PROVISIONING_FILES, PERSISTENCE_FILES, HostCommand
+from outsidein.redact import redact_text
 from outsidein.scope import HostScope
 
 COMMAND_TIMEOUT = 30.0
@@ -180,7 +181,7 @@ class HostCollector:
         if done.exit_code == 0 and done.stdout.strip() == ABSENT_MARK:
             return Record(data=None)
         if done.exit_code == 0:
-            return Record(data=done.stdout)
+            return Record(data=redact_text(done.stdout))
         return Record(error=_failure(argv, done))
 
     def collect(self) -> HostEvidence:
@@ -221,7 +222,7 @@ def read_provisioning(paths: Iterable[Path]) -> dict[str, Record]:
                 if path.stat().st_size > MAX_PROVISIONING_BYTES:
                     records[str(path)] = Record(error=f"{path}: larger than {MAX_PROVISIONING_BYTES} bytes, skipped")
                     continue
-                records[str(path)] = Record(data=path.read_text(encoding="utf-8"))
+                records[str(path)] = Record(data=redact_text(path.read_text(encoding="utf-8")))
             except UnicodeDecodeError:
                 continue  # a binary file is not a provisioning script
             except OSError as exc:
@@ -300,7 +301,7 @@ def load_host_folder(scope: HostScope) -> HostEvidence:
         if not files_root.is_dir():
             evidence.files[path] = Record(error=f"not provided: no files/ folder in {folder}")
         elif saved.is_file():
-            evidence.files[path] = Record(data=saved.read_text(encoding="utf-8", errors="replace"))
+            evidence.files[path] = Record(data=redact_text(saved.read_text(encoding="utf-8", errors="replace")))
         else:
             evidence.files[path] = Record(data=None)
     evidence.provisioning = read_provisioning(scope.provisioning)

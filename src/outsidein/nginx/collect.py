@@ -16,6 +16,7 @@ from pathlib import Path
 import crossplane
 
 from outsidein.evidence import NginxEvidence, Record
+from outsidein.redact import redact_text
 
 MAX_FILE_BYTES = 5_000_000
 MAX_FILES = 20_000
@@ -46,7 +47,7 @@ def _read(path: str) -> Record:
         p = Path(path)
         if p.stat().st_size > MAX_FILE_BYTES:
             return Record(error=f"larger than {MAX_FILE_BYTES} bytes, not read")
-        return Record(data=p.read_text(encoding="utf-8", errors="replace"))
+        return Record(data=redact_text(p.read_text(encoding="utf-8", errors="replace")))
     except FileNotFoundError:
         return Record(error="no such file")
     except PermissionError:

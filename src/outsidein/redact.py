@@ -1,0 +1,53 @@
+"""Mask secrets in collected text before it is stored: a prefix and a hash, never the value.
+
+Provisioning files (cloud-init user-data, Ansible variables, shell) and configuration files often
+carry passwords and tokens. The audit needs their structure and line numbers, not the secrets, so
+every value that looks like one is replaced in place, on the same line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+SECRET_KEY = r"[\w.-]*(?:passw(?:or)?d|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|" \
+             r"credential|auth[_-]?key|client[_-]?secret)[\w.-]*"
+# key: value / key = value / key=value / "key": "value" / --key value / export KEY=value
+_ASSIGNMENT = re.compile(
+    rf"""(?P<key>["']?{SECRET_KEY}["']?\s*(?::|=|\s)\s*)(?P<quote>["']?)(?P<value>[^\s"'#,;}}]{{4,}})(?P=quote)""",
+    re.IGNORECASE,
+)
+_AUTH_HEADER = re.compile(r"(?P<key>Authorization\s*[:=]?\s*[\"']?(?:Basic|Bearer|Token)\s+)(?P<value>[\w.~+/=-]{8,})",
+                          re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<key>[a-z][\w+.-]*://[^\s:/@]+:)(?P<value>[^\s@/]{3,})(?=@)", re.IGNORECASE)
+_KNOWN_TOKENS = re.compile(
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bxox[abposr]-[A-Za-z0-9-]{10,}\b|"
+    r"\bsk_live_[A-Za-z0-9]{16,}\b|\bglpat-[A-Za-z0-9_-]{20,}\b"
+)
+_PEM = re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)(.*?)(-----END [A-Z ]*PRIVATE KEY-----)", re.DOTALL)
+_PLACEHOLDER = re.compile(r"^(?:/[\w./-]*|\{\{.*\}\}|\$\{?[\w.]+\}?|<[^>]+>|\*+|x+|changeme|redacted|none|null|"
+                          r"true|false|yes|no|on|off|\d{1,5})$", re.IGNORECASE)
+
+
+def mask(value: str) -> str:
+    """``abcd…[sha256:1a2b3c4d]``: enough to recognise the same secret again, not to use it."""
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"{value[:4]}…[sha256:{digest}]"
+
+
+def _mask_group(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if _PLACEHOLDER.match(value):
+        return match.group(0)
+    quote = match.groupdict().get("quote") or ""
+    return f"{match.group('key')}{quote}{mask(value)}{quote}"
+
+
+def redact_text(text: str) -> str:
+    """The text with every secret-looking value masked; line numbers are kept."""
+    text = _PEM.sub(lambda m: m.group(1) + "\n".join("[masked]" if line.strip() else line
+                                                      for line in m.group(2).split("\n")) + m.group(3), text)
+    text = _AUTH_HEADER.sub(_mask_group, text)
+    text = _URL_PASSWORD.sub(_mask_group, text)
+    text = _ASSIGNMENT.sub(_mask_group, text)
+    return _KNOWN_TOKENS.sub(lambda m: mask(m.group(0)), text)
