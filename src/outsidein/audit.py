@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from outsidein.checks.registry import AWS, HOST, NGINX, Check, all_checks, review_items
+from outsidein.checks.registry import AWS, CAPTURE, HOST, NGINX, TLS, Check, all_checks, review_items
 from outsidein.evidence import AwsEvidence, Snapshot
 from outsidein.layers import LAYERS, Layer
 from outsidein.models import Finding, Result, ReviewItem, Severity, Status, fingerprint
@@ -93,6 +93,14 @@ def parse_targets(snapshot: Snapshot) -> dict[str, list[Any]]:
         from outsidein.nginx.config import parse_nginx
 
         targets[NGINX] = [parse_nginx(conf) for conf in snapshot.nginx]
+    if snapshot.tls:
+        from outsidein.tls.facts import parse_tls
+
+        targets[TLS] = [parse_tls(entry) for entry in snapshot.tls]
+    if snapshot.captures:
+        from outsidein.transit.facts import parse_capture
+
+        targets[CAPTURE] = [parse_capture(capture) for capture in snapshot.captures]
     return targets
 
 
@@ -102,7 +110,7 @@ def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api") -> Au
         snapshot: Snapshot | None = Snapshot(collected_at=evidence.collected_at, aws=evidence)
     else:
         snapshot = evidence
-    if snapshot is not None and snapshot.aws is None and not snapshot.hosts and not snapshot.nginx:
+    if snapshot is not None and snapshot.empty:
         snapshot = None
     checks = all_checks()
     findings: list[Finding] = []

@@ -19,7 +19,7 @@ from outsidein.audit import AuditReport, evaluate
 from outsidein.aws.cli_folder import load_cli_folder
 from outsidein.aws.collect import AwsCollector, CollectionError
 from outsidein.checks.registry import all_checks
-from outsidein.evidence import EvidenceError, HostEvidence, NginxEvidence, Snapshot
+from outsidein.evidence import CaptureEvidence, EvidenceError, HostEvidence, NginxEvidence, Snapshot, TlsEvidence
 from outsidein.layers import LAYERS
 from outsidein.models import Severity
 from outsidein.report.json_report import render_json
@@ -124,9 +124,19 @@ def _collect_scope(scope: Scope) -> Snapshot:
 
             nginx = [collect_nginx(conf.name, conf.config, environment=conf.environment, url=conf.url,
                                    nginx_binary=conf.nginx_binary, verify=conf.verify_tls) for conf in scope.nginx]
+        tls: list[TlsEvidence] = []
+        if scope.tls or scope.certificates:
+            from outsidein.tls.collect import collect_tls
+
+            tls = collect_tls(scope.tls, scope.certificates)
+        captures: list[CaptureEvidence] = []
+        if scope.captures or scope.postgres:
+            from outsidein.transit.collect import collect_transit
+
+            captures = collect_transit(scope.captures, scope.postgres)
         aws_evidence = aws.result() if aws is not None else None
         return Snapshot(collected_at=aws_evidence.collected_at if aws_evidence else started, aws=aws_evidence,
-                        hosts=hosts, nginx=nginx)
+                        hosts=hosts, nginx=nginx, tls=tls, captures=captures)
 
 
 def _collect(args: argparse.Namespace) -> Snapshot | None:
@@ -138,7 +148,8 @@ def _collect(args: argparse.Namespace) -> Snapshot | None:
             evidence = AwsCollector(aws_scope, session=session).collect()
         local = _collect_scope(Scope(aws=None, hosts=demo_hosts(), nginx=demo_nginx()))
         return Snapshot(collected_at=evidence.collected_at, aws=evidence, hosts=local.hosts, nginx=local.nginx)
-    if scope.aws is None and not scope.hosts and not scope.nginx:
+    if scope.aws is None and not any((scope.hosts, scope.nginx, scope.tls, scope.certificates, scope.captures,
+                                      scope.postgres)):
         return None
     return _collect_scope(scope)
 

@@ -224,6 +224,64 @@ class NginxEvidence:
 
 
 @dataclass
+class TlsEvidence:
+    """One TLS endpoint (``host:port``) or certificate file, as the scanner saw it.
+
+    ``scan.data`` is the scanner's JSON (see ``outsidein.tls``): protocols and suites accepted, the
+    served chain as PEM, validation, stapling, or the plaintext answer where no TLS was offered.
+    For a certificate file, ``kind`` is "file", ``name`` is its path and ``scan.data`` holds its PEM.
+    """
+
+    name: str  # "host:port", or the certificate file's path
+    kind: str = "endpoint"  # "endpoint" or "file"
+    protocol: str | None = None  # https, tls, postgres, redis, amqps, smtp, imap, ldap, mysql …
+    server_name: str | None = None
+    environment: str | None = None
+    external: bool = False  # reached from the internet: self-signed and stapling matter
+    scan: Record = field(default_factory=Record)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "protocol": self.protocol, "server_name": self.server_name,
+                "environment": self.environment, "external": self.external, "scan": self.scan.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> TlsEvidence:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise EvidenceError(f"{where}: a TLS entry has no name")
+        scan = data.get("scan") or {}
+        return cls(name=data["name"], kind=str(data.get("kind", "endpoint")), protocol=data.get("protocol"),
+                   server_name=data.get("server_name"), environment=data.get("environment"),
+                   external=bool(data.get("external", False)),
+                   scan=Record(data=scan.get("data"), error=scan.get("error")) if isinstance(scan, dict) else Record())
+
+
+@dataclass
+class CaptureEvidence:
+    """Packets seen on the wire: a pcap file or a bounded live capture, reduced to classified TCP flows.
+
+    ``flows.data`` is a list of flow summaries (see ``outsidein.transit``), with any credential or
+    query excerpt already masked: the capture file itself is never copied into a snapshot.
+    """
+
+    name: str  # the pcap file's path, "live:<interface>", or the [[postgres]] entry's name
+    kind: str = "pcap"  # "pcap", "live", or "pg_stat_ssl" (flows are then the server's live connections)
+    environment: str | None = None
+    flows: Record = field(default_factory=Record)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "environment": self.environment, "flows": self.flows.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> CaptureEvidence:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise EvidenceError(f"{where}: a capture entry has no name")
+        flows = data.get("flows") or {}
+        return cls(name=data["name"], kind=str(data.get("kind", "pcap")), environment=data.get("environment"),
+                   flows=Record(data=flows.get("data"), error=flows.get("error")) if isinstance(flows, dict)
+                   else Record())
+
+
+@dataclass
 class Snapshot:
     """A saved collection: the raw evidence of every source, and when it was collected."""
 
@@ -231,6 +289,12 @@ class Snapshot:
     aws: AwsEvidence | None = None
     hosts: list[HostEvidence] = field(default_factory=list)
     nginx: list[NginxEvidence] = field(default_factory=list)
+    tls: list[TlsEvidence] = field(default_factory=list)
+    captures: list[CaptureEvidence] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return self.aws is None and not (self.hosts or self.nginx or self.tls or self.captures)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -239,6 +303,8 @@ class Snapshot:
             "aws": self.aws.to_json() if self.aws else None,
             "hosts": [host.to_json() for host in self.hosts],
             "nginx": [conf.to_json() for conf in self.nginx],
+            "tls": [entry.to_json() for entry in self.tls],
+            "captures": [capture.to_json() for capture in self.captures],
         }
 
     def save(self, path: Path) -> None:
@@ -262,11 +328,14 @@ class Snapshot:
             raise EvidenceError(f"{path}: missing or invalid 'collected_at'") from None
         aws = data.get("aws")
         hosts, nginx = data.get("hosts") or [], data.get("nginx") or []
-        if not isinstance(hosts, list) or not isinstance(nginx, list):
-            raise EvidenceError(f"{path}: 'hosts' and 'nginx' must be lists")
+        tls, captures = data.get("tls") or [], data.get("captures") or []
+        if not all(isinstance(x, list) for x in (hosts, nginx, tls, captures)):
+            raise EvidenceError(f"{path}: 'hosts', 'nginx', 'tls' and 'captures' must be lists")
         return cls(
             collected_at=collected_at,
             aws=AwsEvidence.from_json(aws, collected_at, str(path)) if aws else None,
             hosts=[HostEvidence.from_json(host, f"{path}: hosts[{i}]") for i, host in enumerate(hosts)],
             nginx=[NginxEvidence.from_json(conf, f"{path}: nginx[{i}]") for i, conf in enumerate(nginx)],
+            tls=[TlsEvidence.from_json(entry, f"{path}: tls[{i}]") for i, entry in enumerate(tls)],
+            captures=[CaptureEvidence.from_json(c, f"{path}: captures[{i}]") for i, c in enumerate(captures)],
         )

@@ -77,11 +77,64 @@ class NginxScope:
 
 
 @dataclass(frozen=True)
+class TlsEndpointScope:
+    """A TLS endpoint: direct TLS or STARTTLS; the protocol defaults from the port."""
+
+    endpoint: str  # "host:port" ("[::1]:443" for IPv6)
+    protocol: str | None = None  # https, tls, postgres, redis, amqps, smtp, imap, ldap, mysql …; None: by port
+    server_name: str | None = None  # SNI and the name the certificate must match; default: the host
+    environment: str | None = None
+    external: bool = False  # reachable from the internet (self-signed and OCSP stapling then matter)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.endpoint.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class CertificateFilesScope:
+    """Certificate files on disk (paths or globs), checked for expiry even before they are served."""
+
+    paths: tuple[str, ...]
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureScope:
+    """Packets to classify: a pcap/pcapng file, or a bounded live tcpdump capture."""
+
+    name: str
+    pcap: Path | None = None
+    interface: str | None = None  # live capture on this interface
+    port_filter: str | None = None  # a tcpdump filter, e.g. "port 5432 or port 6379"
+    duration: float = 30.0  # seconds of live capture, at most MAX_CAPTURE_SECONDS
+    max_packets: int = 100_000
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class PostgresScope:
+    """A PostgreSQL server whose pg_stat_ssl says which live connections use TLS."""
+
+    name: str
+    dsn: str  # libpq connection string or URL; its password is never printed or stored
+    environment: str | None = None
+
+
+MAX_CAPTURE_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
 class Scope:
     aws: AwsScope | None = field(default_factory=AwsScope)
     source: Path | None = None  # the file this scope came from, if any
     hosts: tuple[HostScope, ...] = ()
     nginx: tuple[NginxScope, ...] = ()
+    tls: tuple[TlsEndpointScope, ...] = ()
+    certificates: tuple[CertificateFilesScope, ...] = ()
+    captures: tuple[CaptureScope, ...] = ()
+    postgres: tuple[PostgresScope, ...] = ()
 
 
 _AWS_KEYS = {
@@ -192,6 +245,62 @@ def _parse_nginx(entry: Any, index: int, where: str, path: Path | None) -> Nginx
     )
 
 
+_TLS_KEYS: dict[str, type] = {"endpoint": str, "protocol": str, "server_name": str, "environment": str,
+                              "external": bool}
+_CERT_KEYS: dict[str, type] = {"paths": list, "environment": str}
+_CAPTURE_KEYS: dict[str, type] = {"name": str, "pcap": str, "interface": str, "port_filter": str, "duration": float,
+                                  "max_packets": int, "environment": str}
+_POSTGRES_KEYS: dict[str, type] = {"name": str, "dsn": str, "environment": str}
+
+
+def _parse_tls(entry: Any, index: int, where: str) -> TlsEndpointScope:
+    at = f"{where}: [[tls]] #{index + 1}"
+    table = _check_keys(entry, _TLS_KEYS, at)
+    endpoint = table.get("endpoint", "")
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ScopeError(f"{at}: endpoint {endpoint!r} must be \"host:port\"")
+    return TlsEndpointScope(endpoint=endpoint, protocol=table.get("protocol"), server_name=table.get("server_name"),
+                            environment=table.get("environment"), external=table.get("external", False))
+
+
+def _parse_certificates(entry: Any, index: int, where: str, path: Path | None) -> CertificateFilesScope:
+    at = f"{where}: [[certificates]] #{index + 1}"
+    table = _check_keys(entry, _CERT_KEYS, at)
+    paths = table.get("paths", [])
+    if not paths or not all(isinstance(p, str) and p for p in paths):
+        raise ScopeError(f"{at}: paths must be a non-empty list of files or globs")
+    return CertificateFilesScope(paths=tuple(str(_relative(path, p)) for p in paths),
+                                 environment=table.get("environment"))
+
+
+def _parse_capture(entry: Any, index: int, where: str, path: Path | None) -> CaptureScope:
+    at = f"{where}: [[captures]] #{index + 1}"
+    if isinstance(entry, dict) and isinstance(entry.get("duration"), int):
+        entry = {**entry, "duration": float(entry["duration"])}
+    table = _check_keys(entry, _CAPTURE_KEYS, at)
+    if not table.get("name"):
+        raise ScopeError(f"{at}: a capture needs a name")
+    if bool(table.get("pcap")) == bool(table.get("interface")):
+        raise ScopeError(f"{at}: give exactly one of pcap (a file) or interface (a live capture)")
+    duration = table.get("duration", 30.0)
+    if not 0 < duration <= MAX_CAPTURE_SECONDS:
+        raise ScopeError(f"{at}: duration must be between 0 and {MAX_CAPTURE_SECONDS:g} seconds")
+    if not 0 < table.get("max_packets", 100_000) <= 10_000_000:
+        raise ScopeError(f"{at}: max_packets must be between 1 and 10000000")
+    return CaptureScope(name=table["name"], pcap=_relative(path, table["pcap"]) if table.get("pcap") else None,
+                        interface=table.get("interface"), port_filter=table.get("port_filter"), duration=duration,
+                        max_packets=table.get("max_packets", 100_000), environment=table.get("environment"))
+
+
+def _parse_postgres(entry: Any, index: int, where: str) -> PostgresScope:
+    at = f"{where}: [[postgres]] #{index + 1}"
+    table = _check_keys(entry, _POSTGRES_KEYS, at)
+    if not table.get("name") or not table.get("dsn"):
+        raise ScopeError(f"{at}: a postgres entry needs a name and a dsn")
+    return PostgresScope(name=table["name"], dsn=table["dsn"], environment=table.get("environment"))
+
+
 def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
     entries = data.get(key, [])
     if not isinstance(entries, list):
@@ -201,18 +310,26 @@ def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
 
 def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
     where = str(path) if path else "scope"
-    unknown = sorted(set(data) - {"aws", "hosts", "nginx"})
+    known = ("aws", "hosts", "nginx", "tls", "certificates", "captures", "postgres")
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ScopeError(f"{where}: unknown section or key {unknown[0]!r} (known: aws, hosts, nginx)")
+        raise ScopeError(f"{where}: unknown section or key {unknown[0]!r} (known: {', '.join(known)})")
     hosts = tuple(_parse_host(e, i, where, path) for i, e in enumerate(_entries(data, "hosts", where)))
     nginx = tuple(_parse_nginx(e, i, where, path) for i, e in enumerate(_entries(data, "nginx", where)))
+    others: dict[str, Any] = {
+        "tls": tuple(_parse_tls(e, i, where) for i, e in enumerate(_entries(data, "tls", where))),
+        "certificates": tuple(_parse_certificates(e, i, where, path)
+                              for i, e in enumerate(_entries(data, "certificates", where))),
+        "captures": tuple(_parse_capture(e, i, where, path) for i, e in enumerate(_entries(data, "captures", where))),
+        "postgres": tuple(_parse_postgres(e, i, where) for i, e in enumerate(_entries(data, "postgres", where))),
+    }
     for kind, names in (("host", [h.name for h in hosts]), ("nginx", [n.name for n in nginx])):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ScopeError(f"{where}: two {kind} entries are named {duplicates[0]!r}")
     aws_data = data.get("aws")
     if aws_data is None:
-        return Scope(aws=None, source=path, hosts=hosts, nginx=nginx)
+        return Scope(aws=None, source=path, hosts=hosts, nginx=nginx, **others)
     if not isinstance(aws_data, dict):
         raise ScopeError(f"{where}: [aws] must be a table")
     for key, value in aws_data.items():
@@ -241,4 +358,4 @@ def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
         max_attempts=aws_data.get("max_attempts", 4),
         read_timeout=aws_data.get("read_timeout", 120),
     )
-    return Scope(aws=aws, source=path, hosts=hosts, nginx=nginx)
+    return Scope(aws=aws, source=path, hosts=hosts, nginx=nginx, **others)

@@ -19,6 +19,8 @@ AccountCheckFn = Callable[["AwsInventory"], Iterable[Result]]
 AWS = "aws"  # the evidence sources a check can read
 HOST = "host"
 NGINX = "nginx"
+TLS = "tls"  # one TLS endpoint or certificate file
+CAPTURE = "capture"  # one packet capture
 
 
 @dataclass(frozen=True)
