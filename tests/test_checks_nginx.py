@@ -440,6 +440,67 @@ def test_semantics(check_id: str, text: str, flagged: bool) -> None:
     assert (Status.FAIL in statuses) is flagged, statuses
 
 
+def origin_findings(text: str) -> list[tuple[Severity | None, str]]:
+    """(severity, detail) of each nginx-origin-validation FAIL for one configuration given as text."""
+    main = "/etc/nginx/nginx.conf"
+    cfg = parse_nginx(NginxEvidence("t", main, files={main: Record(data=text)}))
+    check = next(c for c in all_checks() if c.meta.id == "nginx-origin-validation")
+    return [(r.severity, r.detail) for r in check.run(cfg) if r.status is Status.FAIL]
+
+
+def origin_if(header: str, pattern: str) -> str:
+    return site(f'if ($http_{header} !~ "{pattern}") {{ return 403; }}')
+
+
+# A regex no other site passes, but that is not anchored to scheme and host or that refuses what a browser
+# really sends (an Origin is scheme://host[:port]; a Referer is a URL with a path, at least "/", and no
+# fragment): LOW, naming what is wrong.
+FRAGILE = [
+    ("origin", r"^(www\.)?example\.com$", "no scheme (a browser's Origin always starts with one)"),
+    ("origin", r"^([^!]+)?https://example\.com$", "lets any text precede the scheme: evilhttps://example.com"),
+    ("origin", r"https://example\.com$", "is not anchored at the start (no ^): evilhttps://example.com"),
+    ("origin", r"^https?://example\.com/", "rejects the legitimate origin https://example.com: `/` required "
+                                           "after the host"),
+    ("referer", r"^https://example\.com$", "rejects the legitimate referer https://example.com/: nothing "
+                                           "allowed after the host"),
+    ("referer", r"^https://example\.com/page#top$", "a fragment `#top` required"),
+    ("referer", r"^https://example\.com/?cmd=1#x$", "`/?` makes the `/` optional"),
+    ("referer", r"^([^:/]+)?https?://example\.com/", "lets any text precede the scheme"),
+]
+
+
+@pytest.mark.parametrize(("header", "pattern", "expected"), FRAGILE)
+def test_origin_regex_without_bypass_but_fragile_is_low(header: str, pattern: str, expected: str) -> None:
+    [(severity, detail)] = origin_findings(origin_if(header, pattern))
+    assert severity is Severity.LOW
+    assert expected in detail and f"no other site's {header} passes it" in detail, detail
+
+
+@pytest.mark.parametrize(("header", "pattern"), [
+    ("origin", r"^https://(www\.)?example\.com(:[0-9]+)?$"),
+    ("origin", r"^(https?://)?example\.com$"),  # the scheme is optional, so the real Origin passes
+    ("origin", r"^https://example\.com/?$"),
+    ("origin", r"\.example\.com$"),  # any subdomain: unanchored, but nothing else can end that way
+    ("referer", r"^https?://example\.com/"),
+    ("referer", r"^https://example\.com(/|$)"),
+    ("referer", r"^https?://example\.\.com$"),  # not a host name: no legitimate site to speak of
+    ("referer", r"^android-app://com\.example\.app$"),  # not http(s): its URL may have no path
+])
+def test_origin_regex_anchored_to_scheme_and_host_stays_silent(header: str, pattern: str) -> None:
+    assert origin_findings(origin_if(header, pattern)) == []
+
+
+def test_origin_bypass_keeps_its_severity_and_map_entries_are_read() -> None:
+    [(severity, detail)] = origin_findings(origin_if("origin", r"^https://example\.com"))
+    assert severity is Severity.HIGH and detail.endswith("accepts https://example.com.evil.example.net")
+    [(severity, detail)] = origin_findings(origin_if("referer", r"^https://example.com/"))
+    assert severity is None and "accepts https://examplexcom/" in detail  # the check's MEDIUM
+    text = site("add_header Access-Control-Allow-Origin $o;",
+                http='map $http_origin $o { default ""; ~^example\\.com$ $http_origin; }')
+    [(severity, detail)] = origin_findings(text)
+    assert severity is Severity.LOW and "no scheme" in detail
+
+
 def test_ssl_protocols_default_depends_on_the_nginx_version() -> None:
     text = site("location / {}")
     assert audit_text(text, "1.22.1")["nginx-ssl-protocols"] == [Status.FAIL]

@@ -8,7 +8,8 @@ in a block replaces all inherited ones. ``nginx-live-response`` checks what the 
 Severities not in the playbook's table: X-Content-Type-Options and Content-Security-Policy MEDIUM (they stop
 MIME confusion and script injection), Referrer-Policy, Permissions-Policy and X-XSS-Protection LOW (defence
 in depth); headers without ``always`` LOW; slowloris timeouts, proxy header leaks MEDIUM (as
-server_tokens); weak TLS protocols and ciphers HIGH (the playbook's minimum is TLS 1.2); OCSP stapling LOW.
+server_tokens); weak TLS protocols and ciphers HIGH (the playbook's minimum is TLS 1.2); OCSP stapling LOW;
+an Origin/Referer regex no other site passes but that is not anchored to scheme and host LOW (fragile).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from outsidein.nginx.config import (
     parse_time,
     url_port,
 )
-from outsidein.nginx.origins import bypass
+from outsidein.nginx.origins import bypass, weakness
 from outsidein.nginx.regex import group_offset, parse_regex
 from outsidein.nginx.script import VAR_RE, Scope, splitting_value
 
@@ -675,9 +676,11 @@ ORIGIN_VARS = {"$http_origin": "origin", "$http_referer": "referer"}
 
 @target_check(
     source=NGINX, id="nginx-origin-validation", layer=3, severity=Severity.MEDIUM,
-    title="Origin/Referer check that a foreign site passes (unanchored or unescaped regex, reflected Origin)",
-    remediation="Anchor and escape the allow-list regex (`~ ^https://(www\\.)?example\\.com$`), or map exact "
-                "origins; never reflect $http_origin into Access-Control-Allow-Origin unchecked.",
+    title="Origin/Referer check that a foreign site passes (unanchored or unescaped regex, reflected Origin); "
+          "LOW when no other site passes but the regex is not anchored to scheme and host",
+    remediation="Anchor and escape the allow-list regex (`~ ^https://(www\\.)?example\\.com$`; for a Referer "
+                "`~ ^https://example\\.com/`: a scheme, no path in an Origin), or map exact origins; never "
+                "reflect $http_origin into Access-Control-Allow-Origin unchecked.",
     verify="curl -sI -H 'Origin: https://example.com.evil.example.net' https://your-domain.com/  "
            "# expect no Access-Control-Allow-Origin for it ({resource})",
     requires=CONFIG,
@@ -698,19 +701,28 @@ def _origin_problems(cfg: NginxConfig) -> Iterator[Problem]:
                 yield d.where, "if tests $http_referrer (misspelt: browsers send Referer), so the check never " \
                                "sees the header", Severity.HIGH
             header = ORIGIN_VARS.get(subject)
-            proof = bypass(d.args[2], d.args[1].endswith("*"), header) if header else None
-            if header and proof:
-                yield d.where, f"{header} regex {d.args[2]} accepts {proof}", _severity_for(header)
+            if header:
+                yield from _origin_regex(d, d.args[2], d.args[1].endswith("*"), header)
         elif d.name == "map" and d.block is not None and len(d.args) >= 2 and d.args[0].lower() in ORIGIN_VARS:
             header = ORIGIN_VARS[d.args[0].lower()]
             for entry in d.children:
                 if entry.name.startswith("~"):
                     icase = entry.name.startswith("~*")
-                    pattern = entry.name[2:] if icase else entry.name[1:]
-                    proof = bypass(pattern, icase, header)
-                    if proof:
-                        yield entry.where, f"{header} regex {pattern} accepts {proof}", _severity_for(header)
+                    yield from _origin_regex(entry, entry.name[2:] if icase else entry.name[1:], icase, header)
     yield from _reflected_origin(cfg)
+
+
+def _origin_regex(d: Directive, pattern: str, icase: bool, header: str) -> Iterator[Problem]:
+    """A bypass from another site (HIGH for Origin, MEDIUM for Referer); else, LOW, a regex that is not
+    anchored to scheme and host or that rejects the legitimate site's real header (``origins.weakness``)."""
+    proof = bypass(pattern, icase, header)
+    if proof:
+        yield d.where, f"{header} regex {pattern} accepts {proof}", _severity_for(header)
+        return
+    weak = weakness(pattern, icase, header)
+    if weak:
+        yield d.where, f"{header} regex {pattern} {weak}; no other site's {header} passes it, so this is not a " \
+                       "bypass", Severity.LOW
 
 
 def _reflected_origin(cfg: NginxConfig) -> Iterator[Problem]:
