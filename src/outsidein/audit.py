@@ -45,10 +45,20 @@ class AuditReport:
         return [f for f in self.findings if f.severity.rank >= severity.rank]
 
 
+def fill_verify(template: str, resource: str, region: str | None) -> str:
+    """The verify command for one resource: ``{resource}``, ``{region}``, and for ``host:port`` resources
+    ``{host}`` and ``{port}``."""
+    host, sep, port = resource.rpartition(":")
+    filled = template.replace("{resource}", resource).replace("{region}", region or "us-east-1")
+    if sep and port.isdigit():
+        filled = filled.replace("{host}", host.strip("[]")).replace("{port}", port)
+    return filled
+
+
 def _finding(check: Check, result: Result, found_at: datetime) -> Finding:
     meta = check.meta
     region = result.region if result.region and result.region != "global" else None
-    verify = meta.verify.replace("{resource}", result.resource).replace("{region}", region or "us-east-1")
+    verify = fill_verify(result.verify or meta.verify, result.resource, region)
     return Finding(
         check_id=meta.id, layer=meta.layer, severity=result.severity or meta.severity, title=meta.title,
         resource=result.resource, region=result.region, environment=result.environment, detail=result.detail,

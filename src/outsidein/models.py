@@ -83,6 +83,7 @@ class Result:
     detail: str = ""  # what exactly is wrong; part of the fingerprint, so keep it stable
     severity: Severity | None = None  # overrides the check's default (e.g. port-dependent)
     reason: str = ""  # why NOT_ASSESSED
+    verify: str | None = None  # overrides the check's verify template for this resource (e.g. a file, not a port)
 
 
 def fail(
@@ -93,8 +94,9 @@ def fail(
     region: str | None = None,
     environment: str | None = None,
     severity: Severity | None = None,
+    verify: str | None = None,
 ) -> Result:
-    return Result(check_id, Status.FAIL, resource, region, environment, detail, severity)
+    return Result(check_id, Status.FAIL, resource, region, environment, detail, severity, verify=verify)
 
 
 def passed(

@@ -85,6 +85,7 @@ class TlsEndpointScope:
     server_name: str | None = None  # SNI and the name the certificate must match; default: the host
     environment: str | None = None
     external: bool = False  # reachable from the internet (self-signed and OCSP stapling then matter)
+    ca_file: Path | None = None  # a private CA (PEM) trusted for this endpoint besides the Mozilla store
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -246,14 +247,14 @@ def _parse_nginx(entry: Any, index: int, where: str, path: Path | None) -> Nginx
 
 
 _TLS_KEYS: dict[str, type] = {"endpoint": str, "protocol": str, "server_name": str, "environment": str,
-                              "external": bool}
+                              "external": bool, "ca_file": str}
 _CERT_KEYS: dict[str, type] = {"paths": list, "environment": str}
 _CAPTURE_KEYS: dict[str, type] = {"name": str, "pcap": str, "interface": str, "port_filter": str, "duration": float,
                                   "max_packets": int, "environment": str}
 _POSTGRES_KEYS: dict[str, type] = {"name": str, "dsn": str, "environment": str}
 
 
-def _parse_tls(entry: Any, index: int, where: str) -> TlsEndpointScope:
+def _parse_tls(entry: Any, index: int, where: str, path: Path | None) -> TlsEndpointScope:
     at = f"{where}: [[tls]] #{index + 1}"
     table = _check_keys(entry, _TLS_KEYS, at)
     endpoint = table.get("endpoint", "")
@@ -261,7 +262,8 @@ def _parse_tls(entry: Any, index: int, where: str) -> TlsEndpointScope:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ScopeError(f"{at}: endpoint {endpoint!r} must be \"host:port\"")
     return TlsEndpointScope(endpoint=endpoint, protocol=table.get("protocol"), server_name=table.get("server_name"),
-                            environment=table.get("environment"), external=table.get("external", False))
+                            environment=table.get("environment"), external=table.get("external", False),
+                            ca_file=_relative(path, table["ca_file"]) if table.get("ca_file") else None)
 
 
 def _parse_certificates(entry: Any, index: int, where: str, path: Path | None) -> CertificateFilesScope:
@@ -317,7 +319,7 @@ def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
     hosts = tuple(_parse_host(e, i, where, path) for i, e in enumerate(_entries(data, "hosts", where)))
     nginx = tuple(_parse_nginx(e, i, where, path) for i, e in enumerate(_entries(data, "nginx", where)))
     others: dict[str, Any] = {
-        "tls": tuple(_parse_tls(e, i, where) for i, e in enumerate(_entries(data, "tls", where))),
+        "tls": tuple(_parse_tls(e, i, where, path) for i, e in enumerate(_entries(data, "tls", where))),
         "certificates": tuple(_parse_certificates(e, i, where, path)
                               for i, e in enumerate(_entries(data, "certificates", where))),
         "captures": tuple(_parse_capture(e, i, where, path) for i, e in enumerate(_entries(data, "captures", where))),

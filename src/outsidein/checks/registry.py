@@ -147,7 +147,7 @@ def review_items(inv: AwsInventory) -> list[ReviewItem]:
 
 
 # Check modules, one per layer or topic; importing one registers its checks.
-LAYER_MODULES = ("security_groups", "host_firewall", "vpc", "iam", "nginx")
+LAYER_MODULES = ("security_groups", "host_firewall", "vpc", "iam", "nginx", "tls", "transit")
 
 
 def all_checks() -> list[Check]:
