@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -116,8 +117,6 @@ def test_route_table_associations_are_summarised_for_review(demo: tuple[DemoStac
 
 def test_demo_hosts_and_nginx_show_layers_two_and_three() -> None:
     """The demo's saved hosts and NGINX config: app-1 and the edge carry the mistakes, bastion-1 stays silent."""
-    from datetime import UTC, datetime
-
     from outsidein.demo.local_targets import demo_hosts, demo_nginx
     from outsidein.host.collect import collect_hosts
     from outsidein.nginx.collect import collect_nginx
@@ -137,3 +136,36 @@ def test_demo_hosts_and_nginx_show_layers_two_and_three() -> None:
                 or "bastion-user-data" in f.resource]
     bastion = [r for r in report.results if r.resource.startswith("bastion-1") and r.check_id.startswith("host-fw")]
     assert {r.status for r in bastion if r.check_id != "host-fw-probe-mismatch"} == {Status.PASS}
+
+
+def test_demo_tls_endpoints_files_and_capture_show_layers_four_and_eight() -> None:
+    """The demo's grafana endpoint, next edge certificate and capture carry the mistakes; api stays silent."""
+    from outsidein.demo.local_targets import demo_captures, demo_hosts
+    from outsidein.demo.tls_servers import demo_tls
+    from outsidein.host.collect import collect_hosts
+    from outsidein.tls.collect import collect_tls
+    from outsidein.transit.collect import collect_transit
+
+    with demo_tls() as tls:
+        evidence = collect_tls(tls.endpoints, tls.certificates)
+        grafana, api = (e.endpoint for e in tls.endpoints)
+    snapshot = Snapshot(collected_at=datetime.now(UTC), hosts=collect_hosts(demo_hosts()[:1]), tls=evidence,
+                        captures=collect_transit(demo_captures(), ()))
+    report = evaluate(snapshot)
+    status = {ls.layer.number: ls.status for ls in report.layers}
+    assert status[4] == "FAIL" and status[8] == "FAIL"
+    found = {(f.check_id, f.resource.rsplit("/", 1)[-1], f.severity.value) for f in report.findings}
+    assert {("tls-self-signed-external", grafana, "HIGH"), ("tls-cert-expiring", grafana, "HIGH"),
+            ("tls-legacy-protocol", grafana, "HIGH"), ("tls-cert-expiring", "shop-edge.pem", "CRITICAL"),
+            ("transit-plaintext-credentials", "app-1-db.pcap:5432", "CRITICAL"),
+            ("transit-plaintext-credentials", "app-1-db.pcap:6379", "CRITICAL"),
+            ("transit-readable-sql", "app-1-db.pcap:5432", "CRITICAL"),
+            ("transit-listen-wildcard", "app-1:6379", "CRITICAL")} <= found
+    quiet = [f for f in report.findings if f.resource == api or f.resource.endswith("api-next.pem")]
+    assert not quiet, quiet
+    judged = {r.check_id for r in report.results if r.resource == api and r.status is Status.PASS}
+    assert {"tls-chain-untrusted", "tls-legacy-protocol", "tls-cert-expiring", "tls-weak-cipher"} <= judged
+    # the TLS flows in the capture (PostgreSQL STARTTLS on 5432, Redis on 6380) are not findings
+    assert not [f for f in report.findings if f.resource.endswith(":6380")]
+    text = json.dumps([f.detail for f in report.findings])
+    assert "S3cretPassw0rd" not in text  # the password crossed the wire in the capture; never in the report

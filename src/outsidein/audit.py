@@ -39,6 +39,8 @@ class AuditReport:
     api_calls: dict[str, int] = field(default_factory=dict)
     hosts: tuple[str, ...] = ()  # host names in the evidence
     nginx: tuple[str, ...] = ()  # NGINX configuration names in the evidence
+    tls: tuple[str, ...] = ()  # TLS endpoints (host:port) and certificate files in the evidence
+    captures: tuple[str, ...] = ()  # captures and pg_stat_ssl sources in the evidence
 
     def at_or_above(self, severity: Severity) -> list[Finding]:
         """Findings that trip ``--fail-on severity`` (REVIEW ranks lowest, so it means "any finding")."""
@@ -165,4 +167,6 @@ def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api") -> Au
         api_calls=dict(aws.api_calls) if aws else {},
         hosts=tuple(h.name for h in snapshot.hosts) if snapshot else (),
         nginx=tuple(n.name for n in snapshot.nginx) if snapshot else (),
+        tls=tuple(t.name for t in snapshot.tls) if snapshot else (),
+        captures=tuple(c.name for c in snapshot.captures) if snapshot else (),
     )

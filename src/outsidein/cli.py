@@ -98,7 +98,8 @@ def _demo_stack() -> Iterator[tuple[AwsScope, boto3.Session]]:
 
     with MotoServer() as server:
         _err(f"No {DEFAULT_SCOPE_FILE} found: auditing the bundled demo stack: dev, staging and prod on a local AWS "
-             f"emulator at {server.endpoint_url}, two saved hosts and an NGINX configuration.")
+             f"emulator at {server.endpoint_url}, two saved hosts, an NGINX configuration, two TLS endpoints on "
+             "loopback, two certificate files and a packet capture.")
         stack = seed_demo_stack(server.endpoint_url)
         session = boto3.Session(
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -109,45 +110,66 @@ def _demo_stack() -> Iterator[tuple[AwsScope, boto3.Session]]:
 
 
 def _collect_scope(scope: Scope) -> Snapshot:
-    """Every source in scope; AWS, hosts and NGINX are collected side by side."""
+    """Every source in scope, side by side: AWS, hosts, NGINX, TLS scans and captures each in its own thread
+    (a 30-second live capture does not hold up the rest)."""
     started = datetime.now(UTC).replace(microsecond=0)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=5) as pool:
         aws = pool.submit(AwsCollector(scope.aws).collect) if scope.aws is not None else None
-        hosts: list[HostEvidence] = []
-        if scope.hosts:
-            from outsidein.host.collect import collect_hosts
-
-            hosts = collect_hosts(scope.hosts)
-        nginx: list[NginxEvidence] = []
-        if scope.nginx:
-            from outsidein.nginx.collect import collect_nginx
-
-            nginx = [collect_nginx(conf.name, conf.config, environment=conf.environment, url=conf.url,
-                                   nginx_binary=conf.nginx_binary, verify=conf.verify_tls) for conf in scope.nginx]
-        tls: list[TlsEvidence] = []
-        if scope.tls or scope.certificates:
-            from outsidein.tls.collect import collect_tls
-
-            tls = collect_tls(scope.tls, scope.certificates)
-        captures: list[CaptureEvidence] = []
-        if scope.captures or scope.postgres:
-            from outsidein.transit.collect import collect_transit
-
-            captures = collect_transit(scope.captures, scope.postgres)
+        hosts = pool.submit(_collect_hosts, scope)
+        nginx = pool.submit(_collect_nginx, scope)
+        tls = pool.submit(_collect_tls, scope)
+        captures = pool.submit(_collect_captures, scope)
         aws_evidence = aws.result() if aws is not None else None
         return Snapshot(collected_at=aws_evidence.collected_at if aws_evidence else started, aws=aws_evidence,
-                        hosts=hosts, nginx=nginx, tls=tls, captures=captures)
+                        hosts=hosts.result(), nginx=nginx.result(), tls=tls.result(), captures=captures.result())
+
+
+def _collect_hosts(scope: Scope) -> list[HostEvidence]:
+    if not scope.hosts:
+        return []
+    from outsidein.host.collect import collect_hosts
+
+    return collect_hosts(scope.hosts)
+
+
+def _collect_nginx(scope: Scope) -> list[NginxEvidence]:
+    from outsidein.nginx.collect import collect_nginx
+
+    return [collect_nginx(conf.name, conf.config, environment=conf.environment, url=conf.url,
+                          nginx_binary=conf.nginx_binary, verify=conf.verify_tls) for conf in scope.nginx]
+
+
+def _collect_tls(scope: Scope) -> list[TlsEvidence]:
+    if not scope.tls and not scope.certificates:
+        return []
+    from outsidein.tls.collect import collect_tls
+
+    return collect_tls(scope.tls, scope.certificates)
+
+
+def _collect_captures(scope: Scope) -> list[CaptureEvidence]:
+    if not scope.captures and not scope.postgres:
+        return []
+    from outsidein.transit.collect import collect_transit
+
+    return collect_transit(scope.captures, scope.postgres)
 
 
 def _collect(args: argparse.Namespace) -> Snapshot | None:
     scope = _find_scope(args)
     if scope is None:
-        from outsidein.demo.local_targets import demo_hosts, demo_nginx
+        from outsidein.demo.local_targets import demo_captures, demo_hosts, demo_nginx
+        from outsidein.demo.tls_servers import demo_tls
 
-        with _demo_stack() as (aws_scope, session):
-            evidence = AwsCollector(aws_scope, session=session).collect()
-        local = _collect_scope(Scope(aws=None, hosts=demo_hosts(), nginx=demo_nginx()))
-        return Snapshot(collected_at=evidence.collected_at, aws=evidence, hosts=local.hosts, nginx=local.nginx)
+        with _demo_stack() as (aws_scope, session), demo_tls() as tls:
+            local = Scope(aws=None, hosts=demo_hosts(), nginx=demo_nginx(), tls=tls.endpoints,
+                          certificates=tls.certificates, captures=demo_captures())
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                local_snapshot = pool.submit(_collect_scope, local)
+                evidence = AwsCollector(aws_scope, session=session).collect()
+                snap = local_snapshot.result()
+        return Snapshot(collected_at=evidence.collected_at, aws=evidence, hosts=snap.hosts, nginx=snap.nginx,
+                        tls=snap.tls, captures=snap.captures)
     if scope.aws is None and not any((scope.hosts, scope.nginx, scope.tls, scope.certificates, scope.captures,
                                       scope.postgres)):
         return None

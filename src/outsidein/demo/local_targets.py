@@ -2,7 +2,10 @@
 
 ``app-1`` carries the playbook's layer-2 mistakes (accept-all policy, databases listening on every
 address, a cloud-init and an Ansible task that switch the firewall off); ``bastion-1`` is its
-hardened twin and must stay silent. The NGINX configuration carries the layer-3 mistakes.
+hardened twin and must stay silent. The NGINX configuration carries the layer-3 mistakes. The capture
+``captures/app-1-db.pcap`` was recorded with tcpdump on real psql and redis-cli sessions (addresses and
+ports rewritten to the demo's app and data tiers): a plaintext PostgreSQL login and query and a plaintext
+Redis AUTH next to their TLS twins. The TLS endpoints and certificate files are in ``tls_servers``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from outsidein.scope import HostScope, NginxScope
+from outsidein.scope import CaptureScope, HostScope, NginxScope
 
 
 def _demo_dir() -> Path:
@@ -33,3 +36,7 @@ def demo_nginx() -> tuple[NginxScope, ...]:
     # No `nginx -t`: the demo's certificate paths do not exist on this machine.
     return (NginxScope(name="shop-edge", config=_demo_dir() / "nginx" / "nginx.conf", environment="prod",
                        nginx_binary=""),)
+
+
+def demo_captures() -> tuple[CaptureScope, ...]:
+    return (CaptureScope(name="app-1-db", pcap=_demo_dir() / "captures" / "app-1-db.pcap", environment="prod"),)

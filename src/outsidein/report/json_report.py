@@ -41,6 +41,8 @@ def report_json(report: AuditReport) -> dict[str, Any]:
         "regions": list(report.regions),
         "hosts": list(report.hosts),
         "nginx": list(report.nginx),
+        "tls": list(report.tls),
+        "captures": list(report.captures),
         "summary": {
             "findings": {s.value: counts[s.value] for s in Severity},
             "not_assessed": len(report.not_assessed),

@@ -47,11 +47,14 @@ def findings_view(report: AuditReport) -> Group:
     parts: list[Table | Text] = []
     for items in order:
         first = items[0]
-        verify = templates.get(first.check_id, first.verify)
-        if len(items) > 1:
-            verify = verify.replace("{resource}", "<resource>").replace("{region}", "<region>")
-        else:
+        commands = {f.verify for f in items}
+        if len(commands) == 1:
             verify = first.verify
+        else:
+            verify = templates.get(first.check_id, first.verify)
+            for key in ("resource", "region", "host", "port"):
+                verify = verify.replace("{" + key + "}", f"<{key}>")
+            verify += "   (filled in per resource in the JSON report)"
         header = Text()
         header.append(f"\nL{first.layer:02d} {first.title}", style="bold")
         header.append(f"  [{first.check_id}]", style="dim")
@@ -105,6 +108,10 @@ def render_table(report: AuditReport, console: Console) -> None:
         head.append(f"  hosts {', '.join(report.hosts)}")
     if report.nginx:
         head.append(f"  nginx {', '.join(report.nginx)}")
+    if report.tls:
+        head.append(f"  tls {len(report.tls)} endpoint(s)/file(s)")
+    if report.captures:
+        head.append(f"  captures {', '.join(report.captures)}")
     head.append(f"  evidence {report.source}  at {report.evaluated_at.strftime('%Y-%m-%d %H:%M UTC')}")
     console.print(head)
     console.print(dashboard(report))
