@@ -7,7 +7,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from outsidein.checks.registry import AWS, CAPTURE, HOST, NGINX, TLS, Check, all_checks, review_items
+from outsidein.baseline import BaselineEntry, Suppressed, split_findings
+from outsidein.checks.registry import (
+    AWS,
+    CAPTURE,
+    COMPONENTS,
+    HOST,
+    NGINX,
+    PIPELINE,
+    REPOSITORY,
+    TLS,
+    Check,
+    all_checks,
+    review_items,
+)
 from outsidein.evidence import AwsEvidence, Snapshot
 from outsidein.layers import LAYERS, Layer
 from outsidein.models import Finding, Result, ReviewItem, Severity, Status, fingerprint
@@ -36,6 +49,8 @@ class AuditReport:
     checks: list[Check] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)  # every verdict, PASS included
     review: list[ReviewItem] = field(default_factory=list)  # summaries to re-confirm, not findings
+    suppressed: list[Suppressed] = field(default_factory=list)  # findings the reviewed baseline took out
+    expired_acceptances: list[BaselineEntry] = field(default_factory=list)  # past their review date
     api_calls: dict[str, int] = field(default_factory=dict)
     hosts: tuple[str, ...] = ()  # host names in the evidence
     nginx: tuple[str, ...] = ()  # NGINX configuration names in the evidence
@@ -113,11 +128,25 @@ def parse_targets(snapshot: Snapshot) -> dict[str, list[Any]]:
         from outsidein.transit.facts import parse_capture
 
         targets[CAPTURE] = [parse_capture(capture) for capture in snapshot.captures]
+    if snapshot.repositories:
+        from outsidein.secrets.facts import parse_repository
+
+        targets[REPOSITORY] = [parse_repository(repo) for repo in snapshot.repositories]
+    if snapshot.components:
+        from outsidein.components.facts import parse_components
+
+        targets[COMPONENTS] = [parse_components(entry) for entry in snapshot.components]
+    if snapshot.pipelines:
+        from outsidein.pipelines.facts import parse_pipelines
+
+        targets[PIPELINE] = [parse_pipelines(entry) for entry in snapshot.pipelines]
     return targets
 
 
-def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api") -> AuditReport:
-    """Run every registered check over every target in the evidence (None: nothing in scope)."""
+def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api",
+             baseline: dict[str, BaselineEntry] | None = None) -> AuditReport:
+    """Run every registered check over every target in the evidence (None: nothing in scope); findings in the
+    reviewed ``baseline`` are set aside as suppressed."""
     if isinstance(evidence, AwsEvidence):
         snapshot: Snapshot | None = Snapshot(collected_at=evidence.collected_at, aws=evidence)
     else:
@@ -147,6 +176,10 @@ def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api") -> Au
     # One problem seen from two targets (a provisioning file shared by hosts) is one finding.
     findings = list({f.fingerprint: f for f in reversed(findings)}.values())
     findings.sort(key=lambda f: (f.layer, -f.severity.rank, f.check_id, f.environment or "", f.resource, f.detail))
+    suppressed: list[Suppressed] = []
+    expired: list[BaselineEntry] = []
+    if baseline and snapshot is not None:
+        findings, suppressed, expired = split_findings(findings, baseline, snapshot.collected_at.date())
     layers = []
     for layer in LAYERS:
         layer_checks = [c for c in checks if c.meta.layer == layer.number]
@@ -169,4 +202,5 @@ def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api") -> Au
         nginx=tuple(n.name for n in snapshot.nginx) if snapshot else (),
         tls=tuple(t.name for t in snapshot.tls) if snapshot else (),
         captures=tuple(c.name for c in snapshot.captures) if snapshot else (),
+        suppressed=suppressed, expired_acceptances=expired,
     )

@@ -1,4 +1,4 @@
-"""Command line: ``outsidein audit``, ``outsidein collect``, ``outsidein checks``."""
+"""Command line: ``outsidein audit``, ``outsidein collect``, ``outsidein checks``, ``outsidein db``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,17 @@ from rich.console import Console
 from outsidein.audit import AuditReport, evaluate
 from outsidein.aws.cli_folder import load_cli_folder
 from outsidein.aws.collect import AwsCollector, CollectionError
+from outsidein.baseline import BaselineEntry, BaselineError, baseline_entries_toml, load_baseline
 from outsidein.checks.registry import all_checks
-from outsidein.evidence import CaptureEvidence, EvidenceError, HostEvidence, NginxEvidence, Snapshot, TlsEvidence
+from outsidein.evidence import (
+    CaptureEvidence,
+    EvidenceError,
+    HostEvidence,
+    NginxEvidence,
+    Snapshot,
+    SourceEvidence,
+    TlsEvidence,
+)
 from outsidein.layers import LAYERS
 from outsidein.models import Severity
 from outsidein.report.json_report import render_json
@@ -56,10 +65,30 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
     audit.add_argument("--fail-on", type=_severity, metavar="SEVERITY",
                        help="exit 1 if any finding at or above this severity (CRITICAL, HIGH, MEDIUM, LOW, REVIEW)")
+    audit.add_argument("--baseline", type=Path, help="reviewed-baseline file of false positives and accepted risks "
+                       "(default: the scope's baseline key)")
+    audit.add_argument("--write-baseline", type=Path, metavar="FILE",
+                       help="append a [[finding]] entry for every finding to FILE, for a person to review (each "
+                            "needs a real reason before it counts)")
 
     collect = sub.add_parser("collect", help="save the raw evidence as a snapshot for offline audits")
     scope_args(collect)
     collect.add_argument("--output", "-o", type=Path, required=True, help="snapshot file to write")
+
+    db = sub.add_parser("db", help="the local OSV vulnerability database (layer 10)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    for name, text in (("update", "fetch the ecosystems' OSV exports"), ("import", "load OSV records from a file "
+                       "(a zip export, a JSON record or a folder of them) for air-gapped use"),
+                       ("status", "the database's ecosystems, record counts and age")):
+        p = db_sub.add_parser(name, help=text)
+        p.add_argument("--config", "-c", type=Path, help="scope file whose [osv] database to use")
+        p.add_argument("--database", type=Path, help="database folder (default: the scope's, else "
+                       "~/.cache/outsidein/osv)")
+        if name == "update":
+            p.add_argument("--ecosystem", action="append", dest="ecosystems", metavar="NAME",
+                           help="OSV ecosystem to fetch (PyPI, npm, Go …); repeatable; default: PyPI, npm and Go")
+        if name == "import":
+            p.add_argument("file", type=Path, help="OSV zip export, JSON record or folder")
 
     checks = sub.add_parser("checks", help="list every check with its layer and severity")
     checks.add_argument("--markdown", action="store_true", help="the reference table of docs/checks.md")
@@ -113,15 +142,20 @@ def _collect_scope(scope: Scope) -> Snapshot:
     """Every source in scope, side by side: AWS, hosts, NGINX, TLS scans and captures each in its own thread
     (a 30-second live capture does not hold up the rest)."""
     started = datetime.now(UTC).replace(microsecond=0)
-    with ThreadPoolExecutor(max_workers=5) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         aws = pool.submit(AwsCollector(scope.aws).collect) if scope.aws is not None else None
         hosts = pool.submit(_collect_hosts, scope)
         nginx = pool.submit(_collect_nginx, scope)
         tls = pool.submit(_collect_tls, scope)
         captures = pool.submit(_collect_captures, scope)
+        repositories = pool.submit(_collect_repositories, scope)
+        components = pool.submit(_collect_components, scope)
+        pipelines = pool.submit(_collect_pipelines, scope)
         aws_evidence = aws.result() if aws is not None else None
         return Snapshot(collected_at=aws_evidence.collected_at if aws_evidence else started, aws=aws_evidence,
-                        hosts=hosts.result(), nginx=nginx.result(), tls=tls.result(), captures=captures.result())
+                        hosts=hosts.result(), nginx=nginx.result(), tls=tls.result(), captures=captures.result(),
+                        repositories=repositories.result(), components=components.result(),
+                        pipelines=pipelines.result())
 
 
 def _collect_hosts(scope: Scope) -> list[HostEvidence]:
@@ -155,6 +189,30 @@ def _collect_captures(scope: Scope) -> list[CaptureEvidence]:
     return collect_transit(scope.captures, scope.postgres)
 
 
+def _collect_repositories(scope: Scope) -> list[SourceEvidence]:
+    if not scope.repositories:
+        return []
+    from outsidein.secrets.collect import collect_repositories
+
+    return collect_repositories(scope.repositories)
+
+
+def _collect_components(scope: Scope) -> list[SourceEvidence]:
+    if not (scope.repositories or scope.manifests or scope.ops_tools):
+        return []
+    from outsidein.components.collect import collect_components
+
+    return collect_components(scope)
+
+
+def _collect_pipelines(scope: Scope) -> list[SourceEvidence]:
+    if not (scope.repositories or scope.pipelines):
+        return []
+    from outsidein.pipelines.collect import collect_pipelines
+
+    return collect_pipelines(scope)
+
+
 def _collect(args: argparse.Namespace) -> Snapshot | None:
     scope = _find_scope(args)
     if scope is None:
@@ -170,8 +228,7 @@ def _collect(args: argparse.Namespace) -> Snapshot | None:
                 snap = local_snapshot.result()
         return Snapshot(collected_at=evidence.collected_at, aws=evidence, hosts=snap.hosts, nginx=snap.nginx,
                         tls=snap.tls, captures=snap.captures)
-    if scope.aws is None and not any((scope.hosts, scope.nginx, scope.tls, scope.certificates, scope.captures,
-                                      scope.postgres)):
+    if scope.aws is None and not scope.has_targets:
         return None
     return _collect_scope(scope)
 
@@ -220,14 +277,35 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         evidence = _collect(args)
         source = "live collection" if evidence is not None else "nothing in scope"
-    report = evaluate(evidence, source)
+    report = evaluate(evidence, source, _baseline(args))
     _render(report, args)
+    if args.write_baseline is not None:
+        _append_baseline(args.write_baseline, report)
     if args.fail_on is not None:
         tripped = report.at_or_above(args.fail_on)
         if tripped:
             _err(f"--fail-on {args.fail_on.value}: {len(tripped)} finding(s) at or above {args.fail_on.value}")
             return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _baseline(args: argparse.Namespace) -> dict[str, BaselineEntry] | None:
+    path = args.baseline
+    if path is None and not args.demo:
+        scope = _find_scope(args) if args.source is None or args.config is not None else None
+        path = scope.baseline if scope is not None else None
+    return load_baseline(path) if path is not None else None
+
+
+def _append_baseline(path: Path, report: AuditReport) -> None:
+    text = baseline_entries_toml(report.findings)
+    try:
+        existing = path.read_text(encoding="utf-8") if path.exists() else ""
+        path.write_text(existing + ("\n" if existing and not existing.endswith("\n\n") else "") + text,
+                        encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write baseline: {exc.strerror or exc}") from None
+    _err(f"{len(report.findings)} baseline entries appended to {path}: give each a status and a reason")
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -242,6 +320,24 @@ def cmd_collect(args: argparse.Namespace) -> int:
     failed = sum(1 for r in records if not r.ok)
     _err(f"snapshot written to {args.output}: {len(records)} reads, {failed} without data, "
          f"{len(snapshot.hosts)} host(s), {len(snapshot.nginx)} nginx configuration(s)")
+    return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from outsidein.components import osvdb
+
+    database = args.database
+    if database is None:
+        scope = load_scope(args.config) if args.config is not None else None
+        if scope is None and Path(DEFAULT_SCOPE_FILE).is_file():
+            scope = load_scope(Path(DEFAULT_SCOPE_FILE))
+        database = (scope or Scope()).osv.database
+    if args.db_command == "update":
+        print(osvdb.update(database, args.ecosystems or osvdb.DEFAULT_ECOSYSTEMS))
+    elif args.db_command == "import":
+        print(osvdb.import_file(database, args.file))
+    else:
+        print(osvdb.status(database))
     return EXIT_OK
 
 
@@ -275,10 +371,10 @@ def checks_markdown() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"audit": cmd_audit, "collect": cmd_collect, "checks": cmd_checks}
+    handlers = {"audit": cmd_audit, "collect": cmd_collect, "checks": cmd_checks, "db": cmd_db}
     try:
         return handlers[args.command](args)
-    except (UsageError, ScopeError, EvidenceError, CollectionError) as exc:
+    except (UsageError, ScopeError, EvidenceError, CollectionError, BaselineError) as exc:
         _err(f"outsidein: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -282,6 +282,40 @@ class CaptureEvidence:
 
 
 @dataclass
+class SourceEvidence:
+    """One repository, manifest set, pipeline set or ops tool, as its collector reduced it (layers 5, 10, 11).
+
+    ``data.data`` is the collector's JSON (see ``outsidein.secrets``, ``outsidein.components`` and
+    ``outsidein.pipelines``): findings-to-be with every secret already masked, package inventories with the
+    advisories matched at collection time, CI files and Dockerfiles as masked text. ``kind`` says which.
+    """
+
+    name: str
+    kind: str  # "repository", "manifests", "ops_tool", "pipelines"
+    environment: str | None = None
+    data: Record = field(default_factory=Record)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "environment": self.environment, "data": self.data.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> SourceEvidence:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise EvidenceError(f"{where}: an entry has no name")
+        record = data.get("data") or {}
+        return cls(name=data["name"], kind=str(data.get("kind", "")), environment=data.get("environment"),
+                   data=Record(data=record.get("data"), error=record.get("error")) if isinstance(record, dict)
+                   else Record())
+
+
+SOURCE_LISTS = ("repositories", "components", "pipelines")  # snapshot keys holding SourceEvidence
+
+
+def _sources(sources: dict[str, list[Any]], key: str, path: Path) -> list[SourceEvidence]:
+    return [SourceEvidence.from_json(entry, f"{path}: {key}[{i}]") for i, entry in enumerate(sources[key])]
+
+
+@dataclass
 class Snapshot:
     """A saved collection: the raw evidence of every source, and when it was collected."""
 
@@ -291,10 +325,14 @@ class Snapshot:
     nginx: list[NginxEvidence] = field(default_factory=list)
     tls: list[TlsEvidence] = field(default_factory=list)
     captures: list[CaptureEvidence] = field(default_factory=list)
+    repositories: list[SourceEvidence] = field(default_factory=list)  # layer 5: secrets and repository hygiene
+    components: list[SourceEvidence] = field(default_factory=list)  # layer 10: packages, images, ops tools
+    pipelines: list[SourceEvidence] = field(default_factory=list)  # layer 11: CI files and Dockerfiles
 
     @property
     def empty(self) -> bool:
-        return self.aws is None and not (self.hosts or self.nginx or self.tls or self.captures)
+        return self.aws is None and not (self.hosts or self.nginx or self.tls or self.captures or self.repositories
+                                         or self.components or self.pipelines)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -305,6 +343,7 @@ class Snapshot:
             "nginx": [conf.to_json() for conf in self.nginx],
             "tls": [entry.to_json() for entry in self.tls],
             "captures": [capture.to_json() for capture in self.captures],
+            **{key: [entry.to_json() for entry in getattr(self, key)] for key in SOURCE_LISTS},
         }
 
     def save(self, path: Path) -> None:
@@ -329,8 +368,10 @@ class Snapshot:
         aws = data.get("aws")
         hosts, nginx = data.get("hosts") or [], data.get("nginx") or []
         tls, captures = data.get("tls") or [], data.get("captures") or []
-        if not all(isinstance(x, list) for x in (hosts, nginx, tls, captures)):
-            raise EvidenceError(f"{path}: 'hosts', 'nginx', 'tls' and 'captures' must be lists")
+        sources = {key: data.get(key) or [] for key in SOURCE_LISTS}
+        if not all(isinstance(x, list) for x in (hosts, nginx, tls, captures, *sources.values())):
+            raise EvidenceError(f"{path}: 'hosts', 'nginx', 'tls', 'captures', {', '.join(map(repr, SOURCE_LISTS))} "
+                                "must be lists")
         return cls(
             collected_at=collected_at,
             aws=AwsEvidence.from_json(aws, collected_at, str(path)) if aws else None,
@@ -338,4 +379,6 @@ class Snapshot:
             nginx=[NginxEvidence.from_json(conf, f"{path}: nginx[{i}]") for i, conf in enumerate(nginx)],
             tls=[TlsEvidence.from_json(entry, f"{path}: tls[{i}]") for i, entry in enumerate(tls)],
             captures=[CaptureEvidence.from_json(c, f"{path}: captures[{i}]") for i, c in enumerate(captures)],
+            repositories=_sources(sources, "repositories", path), components=_sources(sources, "components", path),
+            pipelines=_sources(sources, "pipelines", path),
         )

@@ -47,6 +47,7 @@ class HostScope:
     provisioning: tuple[Path, ...] = ()  # cloud-init, Ansible, Packer, shell files or folders to search
     probe_address: str | None = None  # address to try TCP connections to, from where outsidein runs
     probe_ports: tuple[int, ...] = ()  # extra ports to probe besides listening and dangerous ones
+    process_environ: bool = True  # read secret-named variables of running processes (/proc/<pid>/environ)
 
     @property
     def ssh_target(self) -> tuple[str, str, int] | None:
@@ -127,6 +128,58 @@ MAX_CAPTURE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
+class RepositoryScope:
+    """A git repository on disk: secrets in its tree and history (layer 5), the lockfiles, manifests and
+    image references in its tree (layer 10), its CI files and Dockerfiles (layer 11)."""
+
+    name: str
+    path: Path
+    environment: str | None = None
+    history: bool = True  # scan every ref's history, not only the working tree
+
+
+@dataclass(frozen=True)
+class ManifestsScope:
+    """Lockfiles, manifests, Dockerfiles, compose files, Kubernetes manifests or Helm values outside a repository."""
+
+    name: str
+    paths: tuple[Path, ...]
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelinesScope:
+    """CI files (GitHub Actions workflows, .gitlab-ci.yml) and Dockerfiles, or folders holding them."""
+
+    name: str
+    paths: tuple[Path, ...]
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class OpsToolScope:
+    """A running ops tool whose version is read from its API (Grafana /api/health, SonarQube
+    /api/server/version)."""
+
+    name: str
+    url: str
+    kind: str  # "grafana" or "sonarqube"
+    environment: str | None = None
+    verify_tls: bool = True
+
+
+OPS_TOOL_KINDS = ("grafana", "sonarqube")
+
+
+@dataclass(frozen=True)
+class OsvScope:
+    """The local OSV database the components are matched against."""
+
+    database: Path = field(default_factory=lambda: Path("~/.cache/outsidein/osv").expanduser())
+    max_age_days: int = 7  # an older database is itself a finding
+
+
+@dataclass(frozen=True)
 class Scope:
     aws: AwsScope | None = field(default_factory=AwsScope)
     source: Path | None = None  # the file this scope came from, if any
@@ -136,6 +189,18 @@ class Scope:
     certificates: tuple[CertificateFilesScope, ...] = ()
     captures: tuple[CaptureScope, ...] = ()
     postgres: tuple[PostgresScope, ...] = ()
+    repositories: tuple[RepositoryScope, ...] = ()
+    manifests: tuple[ManifestsScope, ...] = ()
+    pipelines: tuple[PipelinesScope, ...] = ()
+    ops_tools: tuple[OpsToolScope, ...] = ()
+    osv: OsvScope = field(default_factory=OsvScope)
+    baseline: Path | None = None  # reviewed findings: false positives and accepted risks, with reasons
+
+    @property
+    def has_targets(self) -> bool:
+        """Anything to collect besides AWS."""
+        return any((self.hosts, self.nginx, self.tls, self.certificates, self.captures, self.postgres,
+                    self.repositories, self.manifests, self.pipelines, self.ops_tools))
 
 
 _AWS_KEYS = {
@@ -167,6 +232,7 @@ def load_scope(path: Path) -> Scope:
 _HOST_KEYS: dict[str, type] = {
     "name": str, "address": str, "evidence": str, "environment": str, "identity_file": str, "known_hosts": str,
     "sudo": bool, "ssh_allowed_cidrs": list, "provisioning": list, "probe_address": str, "probe_ports": list,
+    "process_environ": bool,
 }
 _NGINX_KEYS: dict[str, type] = {
     "name": str, "config": str, "environment": str, "url": str, "verify_tls": bool, "nginx_binary": str,
@@ -224,6 +290,7 @@ def _parse_host(entry: Any, index: int, where: str, path: Path | None) -> HostSc
         sudo=table.get("sudo", True), ssh_allowed_cidrs=tuple(table.get("ssh_allowed_cidrs", [])),
         provisioning=tuple(_relative(path, p) for p in table.get("provisioning", [])),
         probe_address=table.get("probe_address"), probe_ports=tuple(ports),
+        process_environ=table.get("process_environ", True),
     )
     try:
         host.ssh_target  # noqa: B018 - validates the port
@@ -303,6 +370,52 @@ def _parse_postgres(entry: Any, index: int, where: str) -> PostgresScope:
     return PostgresScope(name=table["name"], dsn=table["dsn"], environment=table.get("environment"))
 
 
+_REPO_KEYS: dict[str, type] = {"name": str, "path": str, "environment": str, "history": bool}
+_PATHS_KEYS: dict[str, type] = {"name": str, "paths": list, "environment": str}
+_OPS_KEYS: dict[str, type] = {"name": str, "url": str, "kind": str, "environment": str, "verify_tls": bool}
+_OSV_KEYS: dict[str, type] = {"database": str, "max_age_days": int}
+
+
+def _parse_repository(entry: Any, index: int, where: str, path: Path | None) -> RepositoryScope:
+    at = f"{where}: [[repositories]] #{index + 1}"
+    table = _check_keys(entry, _REPO_KEYS, at)
+    if not table.get("name") or not table.get("path"):
+        raise ScopeError(f"{at}: a repository needs a name and a path")
+    return RepositoryScope(name=table["name"], path=_relative(path, table["path"]),
+                           environment=table.get("environment"), history=table.get("history", True))
+
+
+def _parse_paths(kind: str, entry: Any, index: int, where: str, path: Path | None) -> tuple[str, tuple[Path, ...],
+                                                                                            str | None]:
+    at = f"{where}: [[{kind}]] #{index + 1}"
+    table = _check_keys(entry, _PATHS_KEYS, at)
+    paths = table.get("paths", [])
+    if not table.get("name") or not paths or not all(isinstance(p, str) and p for p in paths):
+        raise ScopeError(f"{at}: a {kind} entry needs a name and a non-empty list of paths")
+    return table["name"], tuple(_relative(path, p) for p in paths), table.get("environment")
+
+
+def _parse_ops_tool(entry: Any, index: int, where: str) -> OpsToolScope:
+    at = f"{where}: [[ops_tools]] #{index + 1}"
+    table = _check_keys(entry, _OPS_KEYS, at)
+    if not table.get("name") or not table.get("url") or not table.get("kind"):
+        raise ScopeError(f"{at}: an ops tool needs a name, a url and a kind")
+    if table["kind"] not in OPS_TOOL_KINDS:
+        raise ScopeError(f"{at}: kind must be one of {', '.join(OPS_TOOL_KINDS)}, not {table['kind']!r}")
+    if not table["url"].startswith(("http://", "https://")):
+        raise ScopeError(f"{at}: url must start with http:// or https://")
+    return OpsToolScope(name=table["name"], url=table["url"], kind=table["kind"], environment=table.get("environment"),
+                        verify_tls=table.get("verify_tls", True))
+
+
+def _parse_osv(data: Any, where: str, path: Path | None) -> OsvScope:
+    table = _check_keys(data, _OSV_KEYS, f"{where}: [osv]")
+    if table.get("max_age_days", 7) < 1:
+        raise ScopeError(f"{where}: [osv] max_age_days must be at least 1")
+    database = _relative(path, table["database"]) if table.get("database") else OsvScope().database
+    return OsvScope(database=database, max_age_days=table.get("max_age_days", 7))
+
+
 def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
     entries = data.get(key, [])
     if not isinstance(entries, list):
@@ -312,7 +425,8 @@ def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
 
 def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
     where = str(path) if path else "scope"
-    known = ("aws", "hosts", "nginx", "tls", "certificates", "captures", "postgres")
+    known = ("aws", "hosts", "nginx", "tls", "certificates", "captures", "postgres", "repositories", "manifests",
+             "pipelines", "ops_tools", "osv", "baseline")
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ScopeError(f"{where}: unknown section or key {unknown[0]!r} (known: {', '.join(known)})")
@@ -324,8 +438,22 @@ def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
                               for i, e in enumerate(_entries(data, "certificates", where))),
         "captures": tuple(_parse_capture(e, i, where, path) for i, e in enumerate(_entries(data, "captures", where))),
         "postgres": tuple(_parse_postgres(e, i, where) for i, e in enumerate(_entries(data, "postgres", where))),
+        "repositories": tuple(_parse_repository(e, i, where, path)
+                              for i, e in enumerate(_entries(data, "repositories", where))),
+        "manifests": tuple(ManifestsScope(*_parse_paths("manifests", e, i, where, path))
+                           for i, e in enumerate(_entries(data, "manifests", where))),
+        "pipelines": tuple(PipelinesScope(*_parse_paths("pipelines", e, i, where, path))
+                           for i, e in enumerate(_entries(data, "pipelines", where))),
+        "ops_tools": tuple(_parse_ops_tool(e, i, where) for i, e in enumerate(_entries(data, "ops_tools", where))),
+        "osv": _parse_osv(data.get("osv", {}), where, path),
     }
-    for kind, names in (("host", [h.name for h in hosts]), ("nginx", [n.name for n in nginx])):
+    baseline = data.get("baseline")
+    if baseline is not None:
+        if not isinstance(baseline, str) or not baseline:
+            raise ScopeError(f"{where}: baseline must be the path of a reviewed-baseline file")
+        others["baseline"] = _relative(path, baseline)
+    for kind, names in (("host", [h.name for h in hosts]), ("nginx", [n.name for n in nginx]),
+                        ("repositories", [r.name for r in others["repositories"]])):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ScopeError(f"{where}: two {kind} entries are named {duplicates[0]!r}")

@@ -21,6 +21,9 @@ HOST = "host"
 NGINX = "nginx"
 TLS = "tls"  # one TLS endpoint or certificate file
 CAPTURE = "capture"  # one packet capture
+REPOSITORY = "repository"  # one repository's secrets and hygiene (layer 5)
+COMPONENTS = "components"  # one inventory of packages, images or an ops tool's version (layer 10)
+PIPELINE = "pipeline"  # one set of CI files and Dockerfiles (layer 11)
 
 
 @dataclass(frozen=True)

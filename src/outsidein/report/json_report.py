@@ -65,6 +65,16 @@ def report_json(report: AuditReport) -> dict[str, Any]:
              "environment": item.environment, "text": item.text}
             for item in report.review
         ],
+        "suppressed": [
+            {**finding_json(s.finding), "baseline_status": s.entry.status, "baseline_reason": s.entry.reason,
+             "baseline_expires": s.entry.expires.isoformat() if s.entry.expires else None}
+            for s in report.suppressed
+        ],
+        "baseline_expired": [
+            {"fingerprint": e.fingerprint, "check_id": e.check_id, "resource": e.resource, "reason": e.reason,
+             "expired": e.expires.isoformat() if e.expires else None}
+            for e in report.expired_acceptances
+        ],
         "api_calls": report.api_calls,
     }
 

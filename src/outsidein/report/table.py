@@ -122,6 +122,15 @@ def render_table(report: AuditReport, console: Console) -> None:
         console.print(findings_view(report))
     else:
         console.print(Text("\nNo findings.", style="bold green"))
+    if report.suppressed:
+        statuses = [s.entry.status for s in report.suppressed]
+        kinds = ", ".join(f"{statuses.count(k)} {k.replace('_', ' ')}" for k in ("false_positive", "accepted")
+                          if k in statuses)
+        console.print(Text(f"\n{len(report.suppressed)} finding(s) set aside by the reviewed baseline ({kinds}); "
+                           "listed under suppressed in the JSON report.", style="dim"))
+    for entry in report.expired_acceptances:
+        console.print(Text(f"Accepted risk expired on {entry.expires}: {entry.check_id or ''} {entry.resource or ''} "
+                           f"({entry.fingerprint}) is a finding again: review it.", style="bold yellow"))
     if report.review:
         console.print()
         console.print(review_view(report))
