@@ -16,6 +16,7 @@ from outsidein.checks.registry import (
     NGINX,
     PIPELINE,
     REPOSITORY,
+    SIMULATION,
     TLS,
     Check,
     all_checks,
@@ -140,6 +141,10 @@ def parse_targets(snapshot: Snapshot) -> dict[str, list[Any]]:
         from outsidein.pipelines.facts import parse_pipelines
 
         targets[PIPELINE] = [parse_pipelines(entry) for entry in snapshot.pipelines]
+    if snapshot.simulations:
+        from outsidein.simulate.facts import parse_simulation
+
+        targets[SIMULATION] = [parse_simulation(entry) for entry in snapshot.simulations]
     return targets
 
 

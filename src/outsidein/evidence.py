@@ -291,7 +291,7 @@ class SourceEvidence:
     """
 
     name: str
-    kind: str  # "repository", "manifests", "ops_tool", "pipelines"
+    kind: str  # "repository", "manifests", "ops_tool", "pipelines", "simulation"
     environment: str | None = None
     data: Record = field(default_factory=Record)
 
@@ -308,7 +308,7 @@ class SourceEvidence:
                    else Record())
 
 
-SOURCE_LISTS = ("repositories", "components", "pipelines")  # snapshot keys holding SourceEvidence
+SOURCE_LISTS = ("repositories", "components", "pipelines", "simulations")  # snapshot keys of SourceEvidence
 
 
 def _sources(sources: dict[str, list[Any]], key: str, path: Path) -> list[SourceEvidence]:
@@ -328,11 +328,12 @@ class Snapshot:
     repositories: list[SourceEvidence] = field(default_factory=list)  # layer 5: secrets and repository hygiene
     components: list[SourceEvidence] = field(default_factory=list)  # layer 10: packages, images, ops tools
     pipelines: list[SourceEvidence] = field(default_factory=list)  # layer 11: CI files and Dockerfiles
+    simulations: list[SourceEvidence] = field(default_factory=list)  # layer 12: attack-simulation runs
 
     @property
     def empty(self) -> bool:
         return self.aws is None and not (self.hosts or self.nginx or self.tls or self.captures or self.repositories
-                                         or self.components or self.pipelines)
+                                         or self.components or self.pipelines or self.simulations)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -380,5 +381,5 @@ class Snapshot:
             tls=[TlsEvidence.from_json(entry, f"{path}: tls[{i}]") for i, entry in enumerate(tls)],
             captures=[CaptureEvidence.from_json(c, f"{path}: captures[{i}]") for i, c in enumerate(captures)],
             repositories=_sources(sources, "repositories", path), components=_sources(sources, "components", path),
-            pipelines=_sources(sources, "pipelines", path),
+            pipelines=_sources(sources, "pipelines", path), simulations=_sources(sources, "simulations", path),
         )

@@ -24,6 +24,7 @@ CAPTURE = "capture"  # one packet capture
 REPOSITORY = "repository"  # one repository's secrets and hygiene (layer 5)
 COMPONENTS = "components"  # one inventory of packages, images or an ops tool's version (layer 10)
 PIPELINE = "pipeline"  # one set of CI files and Dockerfiles (layer 11)
+SIMULATION = "simulation"  # one attack-simulation run against an authorized target (layer 12)
 
 
 @dataclass(frozen=True)
