@@ -1,6 +1,6 @@
 """Benchmark outsidein's TLS layer (layer 4) against sslyze's own CLI and testssl.sh, in the same run.
 
-The test servers of tests/tls/servers.py are started here (NGINX valid/expiring/expired/self-signed/legacy,
+The test servers of tests/servers.py are started here (NGINX valid/expiring/expired/self-signed/legacy,
 PostgreSQL ssl on and off, Redis TLS and plaintext ports); every endpoint is scanned by
 1. outsidein: ``collect_tls`` (sslyze API + plaintext probes) and the layer-4 checks, one endpoint at a time,
 2. ``python -m sslyze`` (the venv's sslyze CLI, JSON output, the test CA as ``--certinfo_ca_file``),
@@ -15,6 +15,7 @@ bench/results/tls-<time>.json. Run as root (PostgreSQL runs as the postgres user
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -33,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", message="Parsed a serial number")
 
-from tests.tls.servers import NginxTls, Pki, Postgres, Redis  # noqa: E402
+from tests.servers import Pki, nginx_tls, postgres_server, redis_server  # noqa: E402
 
 from outsidein.audit import evaluate  # noqa: E402
 from outsidein.evidence import Snapshot  # noqa: E402
@@ -118,16 +119,13 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="outsidein-tls-bench-"))
     pki = Pki(root / "pki")
-    nginx = NginxTls(pki, root / "nginx")
-    pg_on, pg_off = Postgres(cert=pki.issue("pg")), Postgres(cert=None)
-    redis = Redis(root / "redis", pki.issue("redis"), pki.ca_file)
-    servers = [nginx, pg_on, pg_off, redis]
-    started = []
+    servers = contextlib.ExitStack()
     rows: list[dict[str, Any]] = []
     try:
-        for server in servers:
-            server.start()
-            started.append(server)
+        nginx = servers.enter_context(nginx_tls(pki, root / "nginx"))
+        pg_on = servers.enter_context(postgres_server(root, ssl=True, certs=pki.issue("pg")))
+        pg_off = servers.enter_context(postgres_server(root, ssl=False))
+        redis = servers.enter_context(redis_server(root, tls=True, certs=pki.issue("redis"), password=None))
         targets = [(f"nginx {v}", TlsEndpointScope(f"127.0.0.1:{p}", protocol="https", server_name="localhost",
                                                    external=True), "https") for v, p in nginx.ports.items()]
         targets += [("postgres ssl=on", TlsEndpointScope(f"127.0.0.1:{pg_on.port}", protocol="postgres",
@@ -164,8 +162,7 @@ def main() -> None:
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
             "concurrent_seconds": concurrent, "rows": rows}, indent=1))
     finally:
-        for server in started:
-            server.stop()
+        servers.close()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -1,13 +1,18 @@
-"""Real servers for tests: a throwaway PostgreSQL cluster, a Redis, certificates, and tcpdump on ``lo``.
+"""Real servers for the tests and benchmarks: a test CA, NGINX, PostgreSQL, Redis, and tcpdump on ``lo``.
 
-Everything lives in a temporary directory, listens on a free loopback port (or the wildcard when a test asks
-for it) and is stopped at teardown. PostgreSQL runs as the ``postgres`` OS user (the tests run as root) with
-``runuser``. Helpers skip the test (``pytest.skip``) when a binary is missing.
+Each server is a context manager: it lives in a folder of its own, listens on a free loopback port (or where
+asked), logs to a file whose tail is raised if it dies at start-up, and is stopped when the block exits.
+PostgreSQL runs as the ``postgres`` OS user with ``runuser`` (the tests run as root). A missing binary skips
+the test. Debian's OpenSSL 3 refuses TLS 1.0/1.1, SHA-1 and 1024-bit RSA at its default security level 2:
+the ``legacy`` NGINX server sets ``ssl_ciphers ALL:@SECLEVEL=0`` to serve them.
 
-    with make_certs(tmp) as certs, postgres_server(tmp, ssl=True, certs=certs) as pg:
+    pki = Pki(tmp / "pki")
+    with postgres_server(tmp, ssl=True, certs=pki.issue("pg")) as pg:
         pg.psql("SELECT 1", sslmode="require")
-    with redis_server(tmp, tls=True, certs=certs) as rd:
+    with redis_server(tmp, tls=True, certs=pki.issue("redis")) as rd:
         rd.cli("PING", tls=True)
+    with nginx_tls(pki, tmp / "nginx") as web:
+        port = web.ports["expired"]
 """
 
 from __future__ import annotations
@@ -23,13 +28,20 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PASSWORD = "S3cretPassw0rd-xyzzy"  # what crosses the wire in plaintext tests; must never show up unmasked
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -38,26 +50,44 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def which(binary: str) -> str:
+    """The binary's path (``/usr/sbin`` and ``/sbin`` count even when not on PATH); skips the test if missing."""
+    found = shutil.which(binary, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    if found is None:
+        pytest.skip(f"{binary} is not installed")
+    return found
+
+
+def need(*binaries: str) -> None:
+    for binary in binaries:
+        which(binary)
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _died(proc: subprocess.Popen[bytes], log: Path | None) -> RuntimeError:
+    tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+    return RuntimeError(f"{log.stem if log else 'server'} exited with {proc.returncode} at start-up: {tail}")
+
+
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None,
-              ) -> None:
+              log: Path | None = None) -> None:
+    """Wait until ``host:port`` accepts a connection; raise with ``log``'s tail if ``proc`` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+            raise _died(proc, log)
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
-def need(*binaries: str) -> None:
-    for binary in binaries:
-        if not shutil.which(binary) and not os.path.exists(binary):
-            pytest.skip(f"{binary} is not installed")
-
-
-def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-    if proc.poll() is None:
+def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+    if proc is not None and proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(sig)
         try:
@@ -70,58 +100,159 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: flo
 # ------------------------------------------------------------------------------------------------ certificates
 
 
+def _pem_key(key: Key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
 @dataclass(frozen=True)
 class Certs:
-    """A CA and a server certificate it signed (PEM files), valid for localhost and 127.0.0.1."""
+    """A leaf certificate, its key and the CA file that trusts it (the leaf itself when self-signed)."""
 
     ca: Path
     cert: Path
     key: Path
 
 
-def make_certs(directory: Path, *, hostnames: Sequence[str] = ("localhost", "127.0.0.1"), days: int = 365,
-               not_before: dt.datetime | None = None, key_size: int = 2048, self_signed: bool = False,
-               name: str = "server") -> Certs:
-    """Write ``{name}-ca.pem``, ``{name}.pem`` and ``{name}.key`` in ``directory`` (self_signed: the cert is its CA)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+@dataclass
+class Pki:
+    """A test CA in ``folder`` (``ca.pem``) and the leaf certificates it issues (``{name}.crt``/``.key``)."""
 
-    directory.mkdir(parents=True, exist_ok=True)
-    start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    end = start + dt.timedelta(days=days) if not_before else dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+    folder: Path
+    ca_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    ca: x509.Certificate | None = None
 
-    def subject(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "outsidein test CA")])
+        pub = self.ca_key.public_key()
+        self.ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(pub)
+                   .serial_number(x509.random_serial_number()).not_valid_before(NOW - dt.timedelta(days=30))
+                   .not_valid_after(NOW + dt.timedelta(days=3650))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                                  critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+                   .sign(self.ca_key, hashes.SHA256()))
+        self.ca_file.write_bytes(self.ca.public_bytes(serialization.Encoding.PEM))
 
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = subject(f"{name} test CA")
-    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(start).not_valid_after(end + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-               .sign(ca_key, hashes.SHA256()))
-    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    sans: list[x509.GeneralName] = []
-    for host in hostnames:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
-    issuer_name, issuer_key = (subject(hostnames[0]), key) if self_signed else (ca_cert.subject, ca_key)
-    cert = (x509.CertificateBuilder().subject_name(subject(hostnames[0])).issuer_name(issuer_name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .sign(issuer_key, hashes.SHA256()))
-    certs = Certs(ca=directory / f"{name}-ca.pem", cert=directory / f"{name}.pem", key=directory / f"{name}.key")
-    certs.ca.write_bytes((cert if self_signed else ca_cert).public_bytes(serialization.Encoding.PEM))
-    certs.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    certs.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                            serialization.NoEncryption()))
-    certs.key.chmod(0o600)
-    return certs
+    @property
+    def ca_file(self) -> Path:
+        return self.folder / "ca.pem"
+
+    def issue(self, name: str, *, days: float = 365, names: tuple[str, ...] = ("localhost",),
+              self_signed: bool = False, rsa_bits: int | None = None, sha1: bool = False,
+              with_key: bool = False) -> Certs:
+        """A leaf for ``names`` and 127.0.0.1 valid until now + ``days`` (negative: expired); ``rsa_bits``: an
+        RSA key instead of P-256; ``sha1``: signed with SHA-1; ``with_key``: the key appended to the cert file."""
+        assert self.ca is not None
+        key: Key = rsa.generate_private_key(65537, rsa_bits) if rsa_bits else ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+        not_after = NOW + dt.timedelta(days=days)
+        not_before = min(NOW - dt.timedelta(days=1), not_after - dt.timedelta(days=90))
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+        sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        builder = (x509.CertificateBuilder().subject_name(subject)
+                   .issuer_name(subject if self_signed else self.ca.subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(not_before)
+                   .not_valid_after(not_after)
+                   .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        if not self_signed:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()), critical=False)
+        signer: Key = key if self_signed else self.ca_key
+        cert = builder.sign(signer, hashes.SHA256())
+        cert_path, key_path = self.folder / f"{name}.crt", self.folder / f"{name}.key"
+        if sha1:  # cryptography no longer signs with SHA-1: re-sign the same certificate with openssl
+            cert = self._resign_sha1(cert, key, name)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + (_pem_key(key) if with_key else b""))
+        key_path.write_bytes(_pem_key(key))
+        os.chmod(key_path, 0o644)  # the postgres and redis test users read it (a throwaway key)
+        return Certs(ca=cert_path if self_signed else self.ca_file, cert=cert_path, key=key_path)
+
+    def _resign_sha1(self, cert: x509.Certificate, key: Key, name: str) -> x509.Certificate:
+        """The same subject, key and names, issued by the CA with a SHA-1 signature (``openssl x509 -req``)."""
+        ca_key = self.folder / "ca.key"
+        ca_key.write_bytes(_pem_key(self.ca_key))
+        csr = x509.CertificateSigningRequestBuilder().subject_name(cert.subject).sign(key, hashes.SHA256())
+        csr_path, ext, out = (self.folder / f"{name}.{suffix}" for suffix in ("csr", "ext", "sha1.pem"))
+        csr_path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+        ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+                       "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+        subprocess.run(["openssl", "x509", "-req", "-in", str(csr_path), "-CA", str(self.ca_file), "-CAkey",
+                        str(ca_key), "-sha1", "-extfile", str(ext), "-out", str(out), "-days", "365",
+                        "-set_serial", "4242"], check=True, capture_output=True)
+        ca_key.unlink()
+        return x509.load_pem_x509_certificate(out.read_bytes())
+
+    def ocsp_response(self, cert_path: Path) -> Path:
+        """A good OCSP response for the leaf, signed by the CA, for nginx's ``ssl_stapling_file``."""
+        assert self.ca is not None
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        response = (ocsp.OCSPResponseBuilder()
+                    .add_response(cert=cert, issuer=self.ca, algorithm=hashes.SHA1(),
+                                  cert_status=ocsp.OCSPCertStatus.GOOD,
+                                  this_update=NOW - dt.timedelta(hours=1), next_update=NOW + dt.timedelta(days=7),
+                                  revocation_time=None, revocation_reason=None)
+                    .responder_id(ocsp.OCSPResponderEncoding.HASH, self.ca)
+                    .sign(self.ca_key, hashes.SHA256()))
+        path = cert_path.with_suffix(".ocsp")
+        path.write_bytes(response.public_bytes(serialization.Encoding.DER))
+        return path
+
+
+# ------------------------------------------------------------------------------------------------ NGINX
+
+NGINX_VARIANTS = ("valid", "expiring", "expired", "selfsigned", "legacy")
+
+
+@dataclass
+class NginxTls:
+    """One nginx serving each of ``NGINX_VARIANTS`` on its own port (``ports[variant]``)."""
+
+    ports: dict[str, int]
+    conf: Path
+
+
+@contextlib.contextmanager
+def nginx_tls(pki: Pki, folder: Path) -> Iterator[NginxTls]:
+    """valid (stapled, TLS 1.2/1.3), expiring in 10 days, expired, self-signed, and legacy (TLS 1.0/1.1,
+    RSA-1024, SHA-1, every suite at @SECLEVEL=0), all issued by ``pki``."""
+    nginx = which("nginx")
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = {v: free_port() for v in NGINX_VARIANTS}
+    certs = {
+        "valid": pki.issue("valid"), "expiring": pki.issue("expiring", days=10),
+        "expired": pki.issue("expired", days=-5), "selfsigned": pki.issue("selfsigned", self_signed=True),
+        "legacy": pki.issue("legacy", rsa_bits=1024, sha1=True),
+    }
+    servers = []
+    for variant, leaf in certs.items():
+        extra = ""
+        if variant == "valid":
+            extra = (f"ssl_stapling on; ssl_stapling_file {pki.ocsp_response(leaf.cert)};"
+                     " ssl_protocols TLSv1.2 TLSv1.3;")
+        elif variant == "legacy":
+            extra = "ssl_protocols TLSv1 TLSv1.1 TLSv1.2; ssl_ciphers ALL:@SECLEVEL=0;"
+        servers.append(f"server {{ listen 127.0.0.1:{ports[variant]} ssl; server_name localhost;"
+                       f" ssl_certificate {leaf.cert}; ssl_certificate_key {leaf.key}; {extra}"
+                       f" location / {{ return 200 'ok'; }} }}")
+    conf = folder / "nginx.conf"
+    conf.write_text(f"pid {folder}/nginx.pid; error_log {folder}/error.log; worker_processes 1;"
+                    f" events {{ worker_connections 256; }} http {{ access_log off;"
+                    f" client_body_temp_path {folder}; proxy_temp_path {folder}; fastcgi_temp_path {folder};"
+                    f" uwsgi_temp_path {folder}; scgi_temp_path {folder};\n" + "\n".join(servers) + "\n}\n")
+    log = folder / "nginx.log"
+    proc = _spawn([nginx, "-c", str(conf), "-g", "daemon off;"], log)
+    try:
+        for port in ports.values():
+            wait_port(port, proc=proc, log=log)
+        yield NginxTls(ports=ports, conf=conf)
+    finally:
+        stop(proc, signal.SIGQUIT)
 
 
 # ------------------------------------------------------------------------------------------------ PostgreSQL
@@ -172,7 +303,8 @@ class Postgres:
 @contextlib.contextmanager
 def postgres_server(tmp: Path, *, ssl: bool = False, certs: Certs | None = None, auth: str = "scram-sha-256",
                     listen: str = "127.0.0.1", port: int | None = None) -> Iterator[Postgres]:
-    """A fresh cluster in ``tmp`` (auth for TCP: scram-sha-256, md5 or password, i.e. cleartext)."""
+    """A fresh cluster in ``tmp`` (auth for TCP: scram-sha-256, md5 or password, i.e. cleartext); with ``ssl``,
+    ``certs`` (or a leaf of a new test CA) is its server certificate."""
     need("runuser", "psql")
     initdb, postgres_bin = pg_bin("initdb"), pg_bin("postgres")
     pw = pwd.getpwnam("postgres")
@@ -195,7 +327,7 @@ def postgres_server(tmp: Path, *, ssl: bool = False, certs: Certs | None = None,
                 "-c", "fsync=off", "-c", "logging_collector=off",
                 "-c", f"password_encryption={'md5' if auth == 'md5' else 'scram-sha-256'}"]
     if ssl:
-        certs = certs or make_certs(root / "certs")
+        certs = certs or Pki(root / "pki").issue("server")
         key = root / "server.key"
         cert = root / "server.pem"
         shutil.copy(certs.key, key)
@@ -207,16 +339,15 @@ def postgres_server(tmp: Path, *, ssl: bool = False, certs: Certs | None = None,
     else:
         settings += ["-c", "ssl=off"]
     port = port or free_port()
-    log = (root / "postgres.log").open("wb")
-    proc = subprocess.Popen(["runuser", "-u", "postgres", "--", postgres_bin, "-D", str(data), "-p", str(port),
-                             *settings], stdout=log, stderr=subprocess.STDOUT)
+    log = root / "postgres.log"
+    proc = _spawn(["runuser", "-u", "postgres", "--", postgres_bin, "-D", str(data), "-p", str(port), *settings], log)
     server = Postgres(port=port, host=listen, socket_dir=sockets, data=data, ssl=ssl, auth=auth, certs=certs,
                       proc=proc)
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"postgres exited: {(root / 'postgres.log').read_text()[-2000:]}")
+                raise _died(proc, log)
             ready = subprocess.run([pg_bin("pg_isready"), "-h", str(sockets), "-p", str(port)], capture_output=True)
             if ready.returncode == 0:
                 break
@@ -227,11 +358,10 @@ def postgres_server(tmp: Path, *, ssl: bool = False, certs: Certs | None = None,
         server.admin(f"CREATE DATABASE {server.database} OWNER {server.user}")
         yield server
     finally:
-        pid_file = data / "postmaster.pid"
+        # signal the postmaster itself (runuser does not always pass a signal on), then reap runuser
         with contextlib.suppress(OSError, ValueError, ProcessLookupError):
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)  # fast shutdown of the postmaster
-        _stop(proc, signal.SIGINT)
-        log.close()
+            os.kill(int((data / "postmaster.pid").read_text().split()[0]), signal.SIGINT)  # fast shutdown
+        stop(proc, signal.SIGINT)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -244,12 +374,14 @@ class Redis:
     tls_port: int | None
     host: str
     certs: Certs | None
-    password: str = PASSWORD
+    password: str | None = PASSWORD
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def cli(self, *args: str, tls: bool = False, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
         """``redis-cli`` over TCP to 127.0.0.1; the password goes in an AUTH command on the wire."""
-        argv = ["redis-cli", "-h", "127.0.0.1", "--no-auth-warning", "-a", self.password]
+        argv = ["redis-cli", "-h", "127.0.0.1", "--no-auth-warning"]
+        if self.password is not None:
+            argv += ["-a", self.password]
         if tls:
             assert self.tls_port is not None and self.certs is not None
             argv += ["-p", str(self.tls_port), "--tls", "--cacert", str(self.certs.ca)]
@@ -260,30 +392,32 @@ class Redis:
 
 @contextlib.contextmanager
 def redis_server(tmp: Path, *, tls: bool = False, certs: Certs | None = None, bind: str = "127.0.0.1",
-                 password: str = PASSWORD) -> Iterator[Redis]:
-    """A Redis with ``requirepass`` on a free plaintext port, plus a TLS port when ``tls``."""
+                 password: str | None = PASSWORD) -> Iterator[Redis]:
+    """A Redis on a free plaintext port, plus a TLS port (``certs`` or a leaf of a new test CA) when ``tls``;
+    ``requirepass`` unless ``password`` is None."""
     need("redis-server", "redis-cli")
     root = tmp / f"redis-{time.monotonic_ns()}"
     root.mkdir(parents=True)
     port = free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", bind, "--requirepass", password, "--save", "",
-            "--appendonly", "no", "--dir", str(root), "--protected-mode", "no", "--daemonize", "no"]
+    argv = ["redis-server", "--port", str(port), "--bind", bind, "--save", "", "--appendonly", "no",
+            "--dir", str(root), "--protected-mode", "no", "--daemonize", "no"]
+    if password is not None:
+        argv += ["--requirepass", password]
     tls_port = None
     if tls:
-        certs = certs or make_certs(root / "certs")
+        certs = certs or Pki(root / "pki").issue("server")
         tls_port = free_port()
         argv += ["--tls-port", str(tls_port), "--tls-cert-file", str(certs.cert), "--tls-key-file", str(certs.key),
                  "--tls-ca-cert-file", str(certs.ca), "--tls-auth-clients", "no"]
-    log = (root / "redis.log").open("wb")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    log = root / "redis.log"
+    proc = _spawn(argv, log)
     try:
-        wait_port(port, proc=proc)
+        wait_port(port, proc=proc, log=log)
         if tls_port:
-            wait_port(tls_port, proc=proc)
+            wait_port(tls_port, proc=proc, log=log)
         yield Redis(port=port, tls_port=tls_port, host=bind, certs=certs, password=password, proc=proc)
     finally:
-        _stop(proc)
-        log.close()
+        stop(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -293,17 +427,16 @@ def redis_server(tmp: Path, *, tls: bool = False, certs: Certs | None = None, bi
 @contextlib.contextmanager
 def tcpdump(path: Path, bpf: str, interface: str = "lo") -> Iterator[Path]:
     """Capture ``bpf`` on ``interface`` into ``path`` while the block runs (packets flushed at exit)."""
-    need("tcpdump")
-    proc = subprocess.Popen(["tcpdump", "-i", interface, "--immediate-mode", "-U", "-s", "0", "-w", str(path), bpf],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([which("tcpdump"), "-i", interface, "--immediate-mode", "-U", "-s", "0", "-w", str(path),
+                             bpf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     line = proc.stderr.readline().decode(errors="replace")  # "listening on lo, …" once the filter is in place
     if "listening on" not in line:
-        _stop(proc)
+        stop(proc)
         pytest.skip(f"tcpdump cannot capture on {interface}: {line.strip()}")
     try:
         yield path
         time.sleep(0.3)  # the last FIN/ACKs
     finally:
-        _stop(proc, signal.SIGINT)
+        stop(proc, signal.SIGINT)
         proc.stderr.close()

@@ -1,5 +1,5 @@
 """Layer 4 against real servers: NGINX (valid, expiring, expired, self-signed, legacy), PostgreSQL with ssl on
-and off, Redis with a TLS and a plaintext port, all on loopback ports started here (``tests/tls/servers.py``).
+and off, Redis with a TLS and a plaintext port, all on loopback ports started here (``tests/servers.py``).
 
 The endpoints are scanned once with ``collect_tls`` (sslyze + plaintext probes), with the test CA as the
 trust store, and evaluated like a user would: findings by check id, severity and ``host:port``.
@@ -7,6 +7,7 @@ trust store, and evaluated like a user would: findings by check id, severity and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import shutil
@@ -22,7 +23,7 @@ from outsidein.models import Severity, Status
 from outsidein.scope import CertificateFilesScope, TlsEndpointScope
 from outsidein.tls.collect import collect_tls
 from outsidein.tls.facts import parse_tls
-from tests.tls.servers import NginxTls, Pki, Postgres, Redis, free_port
+from tests.servers import NginxTls, Pki, Postgres, Redis, free_port, nginx_tls, postgres_server, redis_server
 
 COLLECTED = dt.datetime.now(dt.UTC)
 pytestmark = pytest.mark.filterwarnings("ignore:Parsed a serial number")  # a Mozilla root in sslyze
@@ -50,22 +51,17 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("tls")
-    root.chmod(0o755)
     pki = Pki(root / "pki")
-    nginx = NginxTls(pki, root / "nginx")
-    pg_on, pg_off = Postgres(cert=pki.issue("pg")), Postgres(cert=None)
-    redis = Redis(root / "redis", pki.issue("redis"), pki.ca_file)
     files = root / "files"
     files.mkdir()
-    started = []
-    try:
-        for server in (nginx, pg_on, pg_off, redis):
-            server.start()
-            started.append(server)
+    with contextlib.ExitStack() as servers:
+        nginx = servers.enter_context(nginx_tls(pki, root / "nginx"))
+        pg_on = servers.enter_context(postgres_server(root, ssl=True, certs=pki.issue("pg")))
+        pg_off = servers.enter_context(postgres_server(root, ssl=False))
+        redis = servers.enter_context(redis_server(root, tls=True, certs=pki.issue("redis"), password=None))
         # certificate files: one with its private key in the same file, one expiring, one expired
         for name, days in (("bundle", 400), ("soon", 5), ("old", -1)):
-            cert, _ = pki.issue(f"file-{name}", days=days, with_key=name == "bundle")
-            shutil.copy(cert, files / f"{name}.pem")
+            shutil.copy(pki.issue(f"file-{name}", days=days, with_key=name == "bundle").cert, files / f"{name}.pem")
         endpoints = [TlsEndpointScope(f"127.0.0.1:{p}", protocol="https", server_name="localhost",
                                       environment="prod", external=True) for p in nginx.ports.values()]
         endpoints += [
@@ -81,9 +77,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                                ca_file=pki.ca_file)
         report = evaluate(Snapshot(collected_at=COLLECTED, tls=evidence))
         yield Lab(pki, nginx, pg_on, pg_off, redis, files, evidence, report)
-    finally:
-        for server in started:
-            server.stop()
 
 
 def results(lab: Lab, check_id: str, resource: str) -> list[tuple[Status, Severity | None, str]]:

@@ -1,7 +1,7 @@
 """Layer 8: real PostgreSQL and Redis servers, real tcpdump on lo, real psql/redis-cli sessions, and the findings.
 
 Protocols with no server here (HTTP, AMQP, SMTP, IMAP, FTP, MySQL, TLS 1.0) are checked on synthetic captures
-written with dpkt by ``bench/transit_bench.py``'s builders.
+written with dpkt by the builders of ``tests/pcaps.py``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.transit_bench import (
-    http_basic,
-    pg_cleartext_session,
-    resp,
-    tcp_flow,
-    tls_session,
-    write_pcap,
-)
 
 from outsidein.checks.registry import CAPTURE, HOST, all_checks
 from outsidein.evidence import CaptureEvidence, HostEvidence, Record
@@ -35,7 +27,8 @@ from outsidein.redact import mask
 from outsidein.scope import CaptureScope, PostgresScope
 from outsidein.transit.collect import collect_pg_stat_ssl, collect_transit
 from outsidein.transit.facts import parse_capture
-from tests.servers import PASSWORD, Certs, Postgres, Redis, make_certs, postgres_server, redis_server, tcpdump
+from tests.pcaps import http_basic, pg_cleartext_session, resp, tcp_flow, tls_session, write_pcap
+from tests.servers import PASSWORD, Certs, Pki, Postgres, Redis, postgres_server, redis_server, tcpdump
 
 CAPTURE_CHECKS = ("transit-plaintext-credentials", "transit-readable-sql", "transit-plaintext-service",
                   "transit-weak-tls")
@@ -77,7 +70,7 @@ def tmp_module() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def certs(tmp_module: Path) -> Certs:
-    return make_certs(tmp_module / "certs")
+    return Pki(tmp_module / "pki").issue("server")
 
 
 @pytest.fixture(scope="module")
