@@ -285,7 +285,8 @@ def plaintext_service(t: TlsFacts) -> Iterator[Result]:
         yield fail("tls-plaintext-service", t.name, f"{proto} answered without TLS: {t.plaintext_answer}",
                    environment=t.environment,
                    verify=_s_client(t) + "  # expect a certificate chain", severity=severity)
-    elif t.starttls_offered:  # MySQL: TLS offered in the greeting, not scanned further
-        yield passed("tls-plaintext-service", t.name, environment=t.environment)
+    elif t.starttls_offered:  # TLS offered (MySQL CLIENT_SSL, PostgreSQL S), yet no handshake completed
+        yield not_assessed("tls-plaintext-service", t.name,
+                           f"TLS is offered but no handshake completed: {t.handshake_error or 'unknown error'}")
     else:
         yield not_assessed("tls-plaintext-service", t.name, t.missing.get("tls", "no TLS handshake"))

@@ -1,10 +1,16 @@
 """Collect TLS evidence: scan endpoints with sslyze, read certificate files, probe plaintext answers.
 
-Read-only and bounded: a TCP connect (``CONNECT_TIMEOUT``), an optional pre-probe (PostgreSQL SSLRequest,
-MySQL greeting), one sslyze scan per endpoint (protocols SSLv2 to TLS 1.3 with their accepted suites, the
-certificate chain and the stapled OCSP response), all endpoints at once, and, where no TLS handshake
-completed, one plaintext probe (Redis ``PING``, HTTP ``HEAD``, the AMQP header, a banner read). The
-served chain is validated here with cryptography against sslyze's Mozilla store plus an optional CA file
+Read-only and bounded: a TCP connect (``CONNECT_TIMEOUT``), an optional pre-probe (PostgreSQL SSLRequest),
+one sslyze scan per endpoint (protocols SSLv2 to TLS 1.3 with their accepted suites, the certificate chain
+and the stapled OCSP response), all endpoints at once, and, where no TLS handshake completed, one plaintext
+probe (Redis ``PING``, HTTP ``HEAD``, the AMQP header, a banner read). sslyze has no MySQL STARTTLS, so a
+``mysql`` endpoint is scanned by ``outsidein.tls.mysql`` instead, concurrently with the others: the greeting
+(no ``CLIENT_SSL``: plaintext), then per connection the SSLRequest and a TLS handshake with sslyze's nassl,
+one per protocol and then by elimination for the suites (the weak classes first), at most
+``mysql.MAX_CONNECTIONS`` connections and ``mysql.DEADLINE`` seconds per endpoint; its JSON has the same
+shape (``ocsp_stapled`` always false: MySQL servers do not staple).
+
+The served chain is validated here with cryptography against sslyze's Mozilla store plus an optional CA file
 (``ca_file``, or the ``OUTSIDEIN_TLS_CA_FILE`` environment variable), at a time inside the chain's
 validity, so "not trusted" is never an expiry or a hostname problem in disguise (those are checked apart).
 
@@ -47,6 +53,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 
 from outsidein.evidence import Record, TlsEvidence
 from outsidein.scope import CertificateFilesScope, TlsEndpointScope
+from outsidein.tls.mysql import scan_mysql
 
 CONNECT_TIMEOUT = 3.0
 PROBE_TIMEOUT = 2.0
@@ -104,19 +111,6 @@ def _exchange(host: str, port: int, send: bytes | None, size: int = 512) -> byte
 def _postgres_ssl_request(host: str, port: int) -> bytes:
     """PostgreSQL's answer to an SSLRequest: ``S`` (TLS follows) or ``N`` (plaintext only)."""
     return _exchange(host, port, struct.pack("!II", 8, 80877103), size=1)
-
-
-def _mysql_greeting(host: str, port: int) -> tuple[str, bool] | None:
-    """The MySQL server version and whether its greeting offers TLS (CLIENT_SSL), or None if not MySQL."""
-    data = _exchange(host, port, None, size=256)
-    if len(data) < 10 or data[4] != 10:  # protocol version 10 handshake
-        return None
-    end = data.find(b"\0", 5)
-    if end < 0 or len(data) < end + 1 + 4 + 8 + 1 + 2:
-        return None
-    version = data[5:end].decode("latin-1")
-    caps = struct.unpack("<H", data[end + 1 + 4 + 9: end + 1 + 4 + 9 + 2])[0]
-    return version, bool(caps & 0x0800)
 
 
 def plaintext_probe(host: str, port: int, protocol: str) -> str | None:
@@ -312,8 +306,12 @@ def _short_error(text: str) -> str:
 
 # -- endpoints -------------------------------------------------------------------------------------------
 
-def _pre_probe(endpoint: TlsEndpointScope, protocol: str) -> dict[str, Any] | str:
-    """TCP reachability, and for PostgreSQL/MySQL what the server offers; a str is the unreachable reason."""
+def _pre_probe(endpoint: TlsEndpointScope, protocol: str, ca_file: Path | None = None) -> dict[str, Any] | str:
+    """TCP reachability, and what the server offers; a str is the unreachable reason.
+
+    PostgreSQL: its answer to the SSLRequest (sslyze scans the TLS after it). MySQL: the whole scan
+    (``outsidein.tls.mysql``, sslyze has no MySQL STARTTLS), the chain validated here against ``ca_file``.
+    """
     host, port = endpoint.host_port
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
@@ -334,14 +332,10 @@ def _pre_probe(endpoint: TlsEndpointScope, protocol: str) -> dict[str, Any] | st
                 pre.update(tls=False, plaintext=True, handshake_error="the server refused the SSLRequest",
                            plaintext_answer="N (SSLRequest refused: the server only speaks plaintext)")
         elif protocol == "mysql":
-            greeting = _mysql_greeting(host, port)
-            if greeting is None:
-                pre.update(tls=False, plaintext=False, handshake_error="no MySQL greeting")
-            else:
-                version, offered = greeting
-                pre.update(tls=False, plaintext=not offered, starttls_offered=offered,
-                           plaintext_answer=f"MySQL {version} greeting",
-                           handshake_error="MySQL STARTTLS is not scanned (sslyze has no MySQL support)")
+            pre.update(scan_mysql(host, port, endpoint.server_name or host))
+            pre.setdefault("tls", False)
+            if pre.get("chain"):
+                pre["trust"] = _trust(pre["chain"], ca_file)
     except OSError as exc:
         pre["pre_probe_error"] = exc.strerror or str(exc)
     return pre
@@ -359,7 +353,7 @@ def collect_tls(endpoints: Sequence[TlsEndpointScope], certificates: Sequence[Ce
     scans: list[dict[str, Any] | str] = []
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(endpoints)))) as pool:
-        scans = list(pool.map(_pre_probe, endpoints, protocols))
+        scans = list(pool.map(_pre_probe, endpoints, protocols, [e.ca_file or ca_file for e in endpoints]))
     jobs: list[Job] = []
     for index, (endpoint, protocol, pre) in enumerate(zip(endpoints, protocols, scans, strict=True)):
         if isinstance(pre, dict) and "tls" not in pre:
