@@ -39,7 +39,7 @@ needs_netns = pytest.mark.skipif(NOT_ROOT or bool(MISSING_TOOLS),
 needs_ufw = pytest.mark.skipif(shutil.which("ufw") is None, reason="ufw is not installed")
 needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="openssh-server is not installed")
 
-HOST_CHECKS = sorted(c.meta.id for c in all_checks() if c.source == HOST)
+HOST_CHECKS = sorted(c.meta.id for c in all_checks() if c.source == HOST and c.meta.layer == 2)
 PROBE_PORTS = [22, 443, 2222, 5432, 6379]
 
 # A hardened bastion: default deny, SSH from the VPN only (behind a user chain, rate-limited), HTTPS

@@ -6,11 +6,13 @@ import argparse
 import io
 import os
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import boto3
 from rich.console import Console
@@ -31,9 +33,13 @@ from outsidein.evidence import (
 )
 from outsidein.layers import LAYERS
 from outsidein.models import Severity
-from outsidein.report.json_report import render_json
+from outsidein.report.formats import FORMATS, render_report
+from outsidein.report.progress import collection_progress
 from outsidein.report.table import render_table
 from outsidein.scope import AwsScope, Scope, ScopeError, load_scope
+from outsidein.store import StoreError
+from outsidein.store import commands as store_commands
+from outsidein.tickets.remote import TrackerError
 
 DEFAULT_SCOPE_FILE = "outsidein.toml"
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -61,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--from", dest="source", type=Path,
                        help="re-evaluate offline: a snapshot.json from `outsidein collect`, or a folder of AWS CLI "
                             "--output json files")
-    audit.add_argument("--format", choices=("table", "json"), default="table")
+    audit.add_argument("--format", choices=FORMATS, default="table",
+                       help="table (terminal), json, sarif (code scanning), junit (CI test tabs), ocsf (SIEM), "
+                            "markdown (pull-request comment) or html (single file)")
     audit.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
     audit.add_argument("--fail-on", type=_severity, metavar="SEVERITY",
                        help="exit 1 if any finding at or above this severity (CRITICAL, HIGH, MEDIUM, LOW, REVIEW)")
@@ -70,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--write-baseline", type=Path, metavar="FILE",
                        help="append a [[finding]] entry for every finding to FILE, for a person to review (each "
                             "needs a real reason before it counts)")
+    store_commands.add_audit_flags(audit)
 
     collect = sub.add_parser("collect", help="save the raw evidence as a snapshot for offline audits")
     scope_args(collect)
@@ -87,11 +96,27 @@ def _parser() -> argparse.ArgumentParser:
         if name == "update":
             p.add_argument("--ecosystem", action="append", dest="ecosystems", metavar="NAME",
                            help="OSV ecosystem to fetch (PyPI, npm, Go …); repeatable; default: PyPI, npm and Go")
+            p.add_argument("--mirror", metavar="URL", help="base URL laid out like OSV's bucket "
+                           "(<URL>/<Ecosystem>/all.zip); default: the scope's [osv] mirror, else OSV itself")
         if name == "import":
             p.add_argument("file", type=Path, help="OSV zip export, JSON record or folder")
 
+    simulate = sub.add_parser("simulate", help="run the authorized attack-simulation scenarios (layer 12) and "
+                              "report them")
+    simulate.add_argument("--config", "-c", type=Path, help=f"scope file with a [simulation] block (default: "
+                          f"./{DEFAULT_SCOPE_FILE} or $OUTSIDEIN_CONFIG)")
+    simulate.add_argument("--format", choices=("table", "json"), default="table")
+    simulate.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
+    simulate.add_argument("--save", type=Path, metavar="SNAPSHOT", help="also save the evidence as a snapshot "
+                          "(re-evaluate with `outsidein audit --from`)")
+    simulate.add_argument("--chart", type=Path, metavar="FILE.html", help="write latency over time as a "
+                          "self-contained HTML file")
+    simulate.add_argument("--fail-on", type=_severity, metavar="SEVERITY",
+                          help="exit 1 if any finding at or above this severity")
+
     checks = sub.add_parser("checks", help="list every check with its layer and severity")
     checks.add_argument("--markdown", action="store_true", help="the reference table of docs/checks.md")
+    store_commands.add_parsers(sub)
     return parser
 
 
@@ -142,15 +167,21 @@ def _collect_scope(scope: Scope) -> Snapshot:
     """Every source in scope, side by side: AWS, hosts, NGINX, TLS scans and captures each in its own thread
     (a 30-second live capture does not hold up the rest)."""
     started = datetime.now(UTC).replace(microsecond=0)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        aws = pool.submit(AwsCollector(scope.aws).collect) if scope.aws is not None else None
-        hosts = pool.submit(_collect_hosts, scope)
-        nginx = pool.submit(_collect_nginx, scope)
-        tls = pool.submit(_collect_tls, scope)
-        captures = pool.submit(_collect_captures, scope)
-        repositories = pool.submit(_collect_repositories, scope)
-        components = pool.submit(_collect_components, scope)
-        pipelines = pool.submit(_collect_pipelines, scope)
+    with collection_progress() as progress, ThreadPoolExecutor(max_workers=8) as pool:
+        def submit(name: str, fn: Callable[[Scope], Any], targets: int, layers: str) -> Future[Any]:
+            return pool.submit(progress.track(name, fn, targets, layers=layers), scope)
+
+        aws = pool.submit(progress.track("AWS", AwsCollector(scope.aws).collect, len(scope.aws.regions) or 1,
+                                         "region", "layers 1, 6, 7, 9")) if scope.aws is not None else None
+        hosts = submit("hosts", _collect_hosts, len(scope.hosts), "layer 2")
+        nginx = submit("NGINX", _collect_nginx, len(scope.nginx), "layer 3")
+        tls = submit("TLS", _collect_tls, len(scope.tls) + len(scope.certificates), "layer 4")
+        captures = submit("captures", _collect_captures, len(scope.captures) + len(scope.postgres), "layer 8")
+        repositories = submit("repositories", _collect_repositories, len(scope.repositories), "layer 5")
+        components = submit("components", _collect_components,
+                            len(scope.repositories) + len(scope.manifests) + len(scope.ops_tools), "layer 10")
+        pipelines = submit("pipelines", _collect_pipelines, len(scope.repositories) + len(scope.pipelines),
+                           "layer 11")
         aws_evidence = aws.result() if aws is not None else None
         return Snapshot(collected_at=aws_evidence.collected_at if aws_evidence else started, aws=aws_evidence,
                         hosts=hosts.result(), nginx=nginx.result(), tls=tls.result(), captures=captures.result(),
@@ -222,9 +253,10 @@ def _collect(args: argparse.Namespace) -> Snapshot | None:
         with _demo_stack() as (aws_scope, session), demo_tls() as tls:
             local = Scope(aws=None, hosts=demo_hosts(), nginx=demo_nginx(), tls=tls.endpoints,
                           certificates=tls.certificates, captures=demo_captures())
-            with ThreadPoolExecutor(max_workers=1) as pool:
+            with collection_progress() as progress, ThreadPoolExecutor(max_workers=1) as pool:
                 local_snapshot = pool.submit(_collect_scope, local)
-                evidence = AwsCollector(aws_scope, session=session).collect()
+                evidence = progress.track("AWS", AwsCollector(aws_scope, session=session).collect,
+                                          len(aws_scope.regions), "region", "layers 1, 6, 7, 9")()
                 snap = local_snapshot.result()
         return Snapshot(collected_at=evidence.collected_at, aws=evidence, hosts=snap.hosts, nginx=snap.nginx,
                         tls=snap.tls, captures=snap.captures)
@@ -261,8 +293,8 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def _render(report: AuditReport, args: argparse.Namespace) -> None:
-    if args.format == "json":
-        _write(render_json(report), args.output)
+    if args.format != "table":
+        _write(render_report(report, args.format), args.output)
     elif args.output is None:
         render_table(report, Console() if sys.stdout.isatty() else Console(width=160))
     else:
@@ -281,12 +313,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     _render(report, args)
     if args.write_baseline is not None:
         _append_baseline(args.write_baseline, report)
+    overdue_exit = store_commands.store_audit(args, report, _find_scope)
     if args.fail_on is not None:
         tripped = report.at_or_above(args.fail_on)
         if tripped:
             _err(f"--fail-on {args.fail_on.value}: {len(tripped)} finding(s) at or above {args.fail_on.value}")
             return EXIT_FINDINGS
-    return EXIT_OK
+    return overdue_exit
 
 
 def _baseline(args: argparse.Namespace) -> dict[str, BaselineEntry] | None:
@@ -326,18 +359,55 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from outsidein.components import osvdb
 
-    database = args.database
-    if database is None:
-        scope = load_scope(args.config) if args.config is not None else None
-        if scope is None and Path(DEFAULT_SCOPE_FILE).is_file():
-            scope = load_scope(Path(DEFAULT_SCOPE_FILE))
-        database = (scope or Scope()).osv.database
-    if args.db_command == "update":
-        print(osvdb.update(database, args.ecosystems or osvdb.DEFAULT_ECOSYSTEMS))
+    scope = load_scope(args.config) if args.config is not None else None
+    if scope is None and Path(DEFAULT_SCOPE_FILE).is_file():
+        scope = load_scope(Path(DEFAULT_SCOPE_FILE))
+    osv = (scope or Scope()).osv
+    database = args.database or osv.database
+    if args.db_command == "update":  # an OsvError is a CollectionError: exit 2 with its message
+        print(osvdb.update(database, args.ecosystems or osvdb.DEFAULT_ECOSYSTEMS, args.mirror or osv.mirror))
     elif args.db_command == "import":
         print(osvdb.import_file(database, args.file))
     else:
         print(osvdb.status(database))
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Active tests: only what the scope's [simulation] block authorizes (the guard refuses before sending)."""
+    from outsidein.simulate.chart import render_chart, summary_lines
+    from outsidein.simulate.collect import run_simulation
+    from outsidein.simulate.guard import SimulationRefused
+
+    args.demo = False
+    scope = _find_scope(args)
+    if scope is None:
+        raise UsageError("no scope file: `outsidein simulate` needs -c FILE with a [simulation] block")
+    try:
+        evidence = run_simulation(scope.simulation, str(scope.source or "scope"))
+    except SimulationRefused as exc:
+        raise UsageError(f"simulation refused: {exc}") from None
+    for line in summary_lines(evidence):
+        _err(line)
+    snapshot = Snapshot(collected_at=datetime.now(UTC).replace(microsecond=0), simulations=[evidence])
+    if args.save is not None:
+        try:
+            snapshot.save(args.save)
+        except OSError as exc:
+            raise UsageError(f"{args.save}: cannot write snapshot: {exc.strerror or exc}") from None
+        _err(f"snapshot written to {args.save}")
+    if args.chart is not None:
+        try:
+            args.chart.write_text(render_chart([evidence]), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{args.chart}: cannot write chart: {exc.strerror or exc}") from None
+        _err(f"chart written to {args.chart}")
+    report = evaluate(snapshot, "attack simulation")
+    _render(report, args)
+    if args.fail_on is not None and report.at_or_above(args.fail_on):
+        _err(f"--fail-on {args.fail_on.value}: {len(report.at_or_above(args.fail_on))} finding(s) at or above "
+             f"{args.fail_on.value}")
+        return EXIT_FINDINGS
     return EXIT_OK
 
 
@@ -371,10 +441,12 @@ def checks_markdown() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"audit": cmd_audit, "collect": cmd_collect, "checks": cmd_checks, "db": cmd_db}
+    handlers = {"audit": cmd_audit, "collect": cmd_collect, "checks": cmd_checks, "db": cmd_db,
+                "simulate": cmd_simulate}
+    handlers.update({name: partial(run, find_scope=_find_scope) for name, run in store_commands.COMMANDS.items()})
     try:
         return handlers[args.command](args)
-    except (UsageError, ScopeError, EvidenceError, CollectionError, BaselineError) as exc:
+    except (UsageError, ScopeError, EvidenceError, CollectionError, BaselineError, StoreError, TrackerError) as exc:
         _err(f"outsidein: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,7 @@ class OsvScope:
 
     database: Path = field(default_factory=lambda: Path("~/.cache/outsidein/osv").expanduser())
     max_age_days: int = 7  # an older database is itself a finding
+    mirror: str | None = None  # base URL serving <Ecosystem>/all.zip like OSV's bucket (a local mirror)
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,9 @@ class Scope:
     ops_tools: tuple[OpsToolScope, ...] = ()
     osv: OsvScope = field(default_factory=OsvScope)
     baseline: Path | None = None  # reviewed findings: false positives and accepted risks, with reasons
+    simulation: SimulationScope | None = None  # layer 12: the authorization for active tests ([simulation])
+    store: StoreScope = field(default_factory=lambda: StoreScope())  # where audits are stored ([store])
+    owners: tuple[OwnerRule, ...] = ()  # who owns a finding ([[owners]], first match wins)
 
     @property
     def has_targets(self) -> bool:
@@ -373,7 +378,7 @@ def _parse_postgres(entry: Any, index: int, where: str) -> PostgresScope:
 _REPO_KEYS: dict[str, type] = {"name": str, "path": str, "environment": str, "history": bool}
 _PATHS_KEYS: dict[str, type] = {"name": str, "paths": list, "environment": str}
 _OPS_KEYS: dict[str, type] = {"name": str, "url": str, "kind": str, "environment": str, "verify_tls": bool}
-_OSV_KEYS: dict[str, type] = {"database": str, "max_age_days": int}
+_OSV_KEYS: dict[str, type] = {"database": str, "max_age_days": int, "mirror": str}
 
 
 def _parse_repository(entry: Any, index: int, where: str, path: Path | None) -> RepositoryScope:
@@ -413,7 +418,242 @@ def _parse_osv(data: Any, where: str, path: Path | None) -> OsvScope:
     if table.get("max_age_days", 7) < 1:
         raise ScopeError(f"{where}: [osv] max_age_days must be at least 1")
     database = _relative(path, table["database"]) if table.get("database") else OsvScope().database
-    return OsvScope(database=database, max_age_days=table.get("max_age_days", 7))
+    mirror = table.get("mirror")
+    if mirror is not None and not mirror.startswith(("http://", "https://")):
+        raise ScopeError(f"{where}: [osv] mirror must start with http:// or https://")
+    return OsvScope(database=database, max_age_days=table.get("max_age_days", 7), mirror=mirror)
+
+
+@dataclass(frozen=True)
+class StoreScope:
+    """Where every audit's findings are kept (``[store]``): a SQLite file by default, PostgreSQL by URL."""
+
+    url: str | None = None  # SQLAlchemy URL ("postgresql+psycopg://user@host/db", "sqlite:///path")
+    path: Path | None = None  # SQLite file; default: .outsidein/state.db next to the scope file
+    enabled: bool = True  # false: `outsidein audit` stores nothing unless --store is given
+    default_owner: str = "unassigned"  # owner of a finding no [[owners]] rule matches
+
+
+@dataclass(frozen=True)
+class OwnerRule:
+    """One ``[[owners]]`` rule; every key given must match (first matching rule wins)."""
+
+    owner: str | None = None  # a team or person; optional with ``codeowners`` (the file names the owner)
+    layers: tuple[int, ...] = ()
+    environments: tuple[str, ...] = ()
+    resource: str | None = None  # fnmatch glob on the finding's resource ("sg-*", "*/prod/*")
+    codeowners: Path | None = None  # a repository's CODEOWNERS file; matched against file resources
+    check: str | None = None  # fnmatch glob on the check id ("nginx-*")
+
+
+_STORE_KEYS: dict[str, type] = {"url": str, "path": str, "enabled": bool, "default_owner": str}
+_OWNER_KEYS: dict[str, type] = {"owner": str, "layer": object, "environment": object, "resource": str,
+                                "codeowners": str, "check": str}
+
+
+def _parse_store(data: Any, where: str, path: Path | None) -> StoreScope:
+    table = _check_keys(data, _STORE_KEYS, f"{where}: [store]")
+    if table.get("url") and table.get("path"):
+        raise ScopeError(f"{where}: [store] has both url and path; give one")
+    return StoreScope(url=table.get("url") or None, path=_relative(path, table["path"]) if table.get("path") else None,
+                      enabled=table.get("enabled", True), default_owner=table.get("default_owner", "unassigned"))
+
+
+def _parse_owner(entry: Any, index: int, where: str, path: Path | None) -> OwnerRule:
+    at = f"{where}: [[owners]] #{index + 1}"
+    table = _check_keys(entry, _OWNER_KEYS, at)
+    layer, env = table.get("layer", []), table.get("environment", [])
+    layers = [layer] if isinstance(layer, int) else layer
+    envs = [env] if isinstance(env, str) else env
+    if not isinstance(layers, list) or not all(isinstance(n, int) and 1 <= n <= 12 for n in layers):
+        raise ScopeError(f"{at}: layer must be a layer number 1-12 or a list of them")
+    if not isinstance(envs, list) or not all(isinstance(e, str) and e for e in envs):
+        raise ScopeError(f"{at}: environment must be a name or a list of names")
+    if not table.get("owner") and not table.get("codeowners"):
+        raise ScopeError(f"{at}: an owner (or a codeowners file that names one) is required")
+    return OwnerRule(owner=table.get("owner"), layers=tuple(layers), environments=tuple(envs),
+                     resource=table.get("resource"), check=table.get("check"),
+                     codeowners=_relative(path, table["codeowners"]) if table.get("codeowners") else None)
+
+
+# ------------------------------------------------------------------------------------------ attack simulation
+# Layer 12 runs active tests: only with a written, unexpired authorization for named non-production targets.
+# The bounds below are hard caps: a scope asking for more is an error, and ``outsidein.simulate`` clamps again.
+
+SIMULATION_KINDS = ("rate_limit", "slowloris", "load", "spike", "recovery")
+PRODUCTION_ENVIRONMENTS = ("prod", "production")
+MAX_SIMULATION_SECONDS = 900.0  # one whole `outsidein simulate` run
+MAX_SIMULATION_REQUESTS = 200_000  # requests (and held connections) in one run
+MAX_VUS = 500  # the playbook's spike (500 VUs)
+
+_STAGES = "stages"
+# kind -> key -> (type, default, minimum, maximum); every number a scenario may set, with its cap.
+SIMULATION_PARAMS: dict[str, dict[str, tuple[type, Any, float, float]]] = {
+    "rate_limit": {"max_requests": (int, 50, 1, 200), "expect_by": (int, 10, 1, 200),
+                   "interval": (float, 0.0, 0.0, 10.0), "timeout": (float, 10.0, 0.1, 60.0)},
+    "slowloris": {"connections": (int, 200, 1, 1000), "close_within": (float, 10.0, 0.5, 120.0),
+                  "interval": (float, 1.0, 0.1, 30.0), "closed_ratio": (float, 0.9, 0.0, 1.0),
+                  "timeout": (float, 5.0, 0.1, 60.0)},
+    "load": {"p95_ms": (float, 500.0, 1.0, 60_000.0), "error_rate": (float, 0.01, 0.0, 1.0),
+             "think_time": (float, 0.0, 0.0, 60.0), "timeout": (float, 10.0, 0.1, 60.0)},
+    "spike": {"error_rate": (float, 0.01, 0.0, 1.0), "think_time": (float, 0.0, 0.0, 60.0),
+              "timeout": (float, 10.0, 0.1, 60.0)},
+    "recovery": {"baseline_samples": (int, 10, 1, 1000), "attack_vus": (int, 50, 1, MAX_VUS),
+                 "attack_seconds": (float, 5.0, 0.1, 300.0), "window": (float, 120.0, 0.5, 600.0),
+                 "interval": (float, 1.0, 0.05, 30.0), "factor": (float, 2.0, 1.0, 100.0),
+                 "slack_ms": (float, 50.0, 0.0, 60_000.0), "consecutive": (int, 3, 1, 100),
+                 "timeout": (float, 10.0, 0.1, 60.0)},
+}
+# The playbook's k6 stages (2m→50, 5m→200, 2m→500, 2m→0), shortened: a default run stays well inside the cap.
+DEFAULT_STAGES: dict[str, tuple[tuple[float, int], ...]] = {
+    "load": ((30.0, 50), (60.0, 200), (30.0, 0)),
+    "spike": ((10.0, 20), (5.0, 500), (20.0, 500), (10.0, 0)),
+}
+
+
+@dataclass(frozen=True)
+class ScenarioScope:
+    """One attack scenario: its kind, the URL it hits, and its parameters (defaults filled in, caps checked)."""
+
+    kind: str  # one of SIMULATION_KINDS
+    name: str
+    url: str
+    method: str = "GET"
+    body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    stages: tuple[tuple[float, int], ...] = ()  # (seconds, target VUs) for load and spike, ramped linearly
+
+
+@dataclass(frozen=True)
+class SimulationScope:
+    """The written authorization for active tests, and the scenarios it covers."""
+
+    authorized_by: str
+    expires: date
+    environment: str
+    targets: tuple[str, ...]  # base URLs; a scenario URL must share scheme, host and port (and the path prefix)
+    allowed_addresses: tuple[str, ...] = ()  # non-loopback addresses (CIDRs) the authorization covers
+    max_requests: int = 10_000  # per run, at most MAX_SIMULATION_REQUESTS
+    max_seconds: float = 300.0  # per run, at most MAX_SIMULATION_SECONDS
+    scenarios: tuple[ScenarioScope, ...] = ()
+
+
+_SIMULATION_KEYS = {"authorized_by", "expires", "environment", "targets", "allowed_addresses", "max_requests",
+                    "max_seconds", "scenarios"}
+_SCENARIO_KEYS = {"kind", "name", "url", "method", "body", "headers", "stages"}
+_LOGIN_BODY = '{"email":"test@test.com","password":"wrong"}'  # the playbook's bad credentials
+
+
+def _number(value: Any, kind: type, low: float, high: float, at: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)):
+        raise ScopeError(f"{at} must be {'an integer' if kind is int else 'a number'}, not {value!r}")
+    if not low <= value <= high:
+        raise ScopeError(f"{at} must be between {low:g} and {high:g}, not {value!r}")
+    return kind(value)
+
+
+def _url_ok(url: Any) -> bool:
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return False
+    try:
+        return bool(urlsplit(url).hostname) and (urlsplit(url).port or 1) > 0
+    except ValueError:
+        return False
+
+
+def _parse_stages(raw: Any, at: str) -> tuple[tuple[float, int], ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ScopeError(f"{at}: stages must be a non-empty array of {{seconds = N, vus = N}} tables")
+    stages = []
+    for i, stage in enumerate(raw):
+        where = f"{at}: stages[{i}]"
+        if not isinstance(stage, dict) or set(stage) != {"seconds", "vus"}:
+            raise ScopeError(f"{where} must be a table with exactly seconds and vus")
+        stages.append((_number(stage["seconds"], float, 0.05, MAX_SIMULATION_SECONDS, f"{where}.seconds"),
+                       _number(stage["vus"], int, 0, MAX_VUS, f"{where}.vus")))
+    return tuple(stages)
+
+
+def _parse_scenario(entry: Any, index: int, where: str) -> ScenarioScope:
+    at = f"{where}: [[simulation.scenarios]] #{index + 1}"
+    if not isinstance(entry, dict):
+        raise ScopeError(f"{at} must be a table")
+    kind = entry.get("kind")
+    if kind not in SIMULATION_KINDS:
+        raise ScopeError(f"{at}: kind must be one of {', '.join(SIMULATION_KINDS)}, not {kind!r}")
+    known = SIMULATION_PARAMS[kind]
+    allowed = (_SCENARIO_KEYS | set(known)) - (set() if kind in DEFAULT_STAGES else {"stages"})
+    for key in entry:
+        if key not in allowed:
+            raise ScopeError(f"{at}: unknown key {key!r} for a {kind} scenario (known: {', '.join(sorted(allowed))})")
+    for key in ("name", "url", "method", "body"):
+        if key in entry and not isinstance(entry[key], str):
+            raise ScopeError(f"{at}: {key} must be a str, not {type(entry[key]).__name__}")
+    if not _url_ok(entry.get("url")):
+        raise ScopeError(f"{at}: url must be an http:// or https:// URL with a host")
+    headers = entry.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ScopeError(f"{at}: headers must be a table of strings")
+    params = {key: _number(entry.get(key, default), kind_, low, high, f"{at}: {key}")
+              for key, (kind_, default, low, high) in known.items()}
+    name = entry.get("name") or kind
+    method = entry.get("method", "POST" if kind == "rate_limit" else "GET").upper()
+    body = entry.get("body", _LOGIN_BODY if kind == "rate_limit" and method == "POST" else None)
+    stages = _parse_stages(entry["stages"], at) if "stages" in entry else DEFAULT_STAGES.get(kind, ())
+    return ScenarioScope(kind=kind, name=name, url=entry["url"], method=method, body=body,
+                         headers=tuple(headers.items()), params=params, stages=stages)
+
+
+def _parse_simulation(data: Any, where: str) -> SimulationScope:
+    at = f"{where}: [simulation]"
+    if not isinstance(data, dict):
+        raise ScopeError(f"{at} must be a table")
+    unknown = sorted(set(data) - _SIMULATION_KEYS)
+    if unknown:
+        raise ScopeError(f"{at}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_SIMULATION_KEYS))})")
+    for key in ("authorized_by", "environment"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise ScopeError(f"{at}: {key} is required (who signed the authorization; the targets' environment)")
+    expires = data.get("expires")
+    if isinstance(expires, str):
+        try:
+            expires = date.fromisoformat(expires)
+        except ValueError:
+            raise ScopeError(f"{at}: expires must be a date (2026-12-31), not {expires!r}") from None
+    if isinstance(expires, datetime):
+        expires = expires.date()
+    if not isinstance(expires, date):
+        raise ScopeError(f"{at}: expires is required: the date the written authorization ends (2026-12-31)")
+    targets = data.get("targets")
+    if not isinstance(targets, list) or not targets or not all(_url_ok(t) for t in targets):
+        raise ScopeError(f"{at}: targets must be a non-empty list of http:// or https:// URLs")
+    allowed = data.get("allowed_addresses", [])
+    if not isinstance(allowed, list):
+        raise ScopeError(f"{at}: allowed_addresses must be a list of addresses or CIDRs")
+    for cidr in allowed:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except (ValueError, TypeError):
+            raise ScopeError(f"{at}: allowed_addresses has {cidr!r}, not an address or CIDR") from None
+    scenarios = data.get("scenarios", [])
+    if not isinstance(scenarios, list):
+        raise ScopeError(f"{at}: scenarios must be an array of tables ([[simulation.scenarios]])")
+    parsed = tuple(_parse_scenario(e, i, where) for i, e in enumerate(scenarios))
+    names = [s.name for s in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ScopeError(f"{at}: two scenarios are named {duplicates[0]!r} (give each a distinct name)")
+    return SimulationScope(
+        authorized_by=data["authorized_by"].strip(), expires=expires, environment=data["environment"].strip(),
+        targets=tuple(targets), allowed_addresses=tuple(allowed),
+        max_requests=_number(data.get("max_requests", 10_000), int, 1, MAX_SIMULATION_REQUESTS,
+                             f"{at}: max_requests"),
+        max_seconds=_number(data.get("max_seconds", 300.0), float, 1, MAX_SIMULATION_SECONDS, f"{at}: max_seconds"),
+        scenarios=parsed,
+    )
 
 
 def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
@@ -426,7 +666,7 @@ def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
 def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
     where = str(path) if path else "scope"
     known = ("aws", "hosts", "nginx", "tls", "certificates", "captures", "postgres", "repositories", "manifests",
-             "pipelines", "ops_tools", "osv", "baseline")
+             "pipelines", "ops_tools", "osv", "baseline", "store", "owners", "simulation")
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ScopeError(f"{where}: unknown section or key {unknown[0]!r} (known: {', '.join(known)})")
@@ -446,7 +686,11 @@ def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
                            for i, e in enumerate(_entries(data, "pipelines", where))),
         "ops_tools": tuple(_parse_ops_tool(e, i, where) for i, e in enumerate(_entries(data, "ops_tools", where))),
         "osv": _parse_osv(data.get("osv", {}), where, path),
+        "store": _parse_store(data.get("store", {}), where, path),
+        "owners": tuple(_parse_owner(e, i, where, path) for i, e in enumerate(_entries(data, "owners", where))),
     }
+    if "simulation" in data:
+        others["simulation"] = _parse_simulation(data["simulation"], where)
     baseline = data.get("baseline")
     if baseline is not None:
         if not isinstance(baseline, str) or not baseline:

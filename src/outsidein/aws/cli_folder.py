@@ -27,6 +27,7 @@ from outsidein.aws.reads import (
     ApiRead,
 )
 from outsidein.evidence import GLOBAL, AwsEvidence, EvidenceError
+from outsidein.secrets.aws import sanitize
 
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 REGIONAL_NAMES = {r.cli_name: r for r in (*REGIONAL_READS, MQ_DESCRIBE_BROKER)}
@@ -105,7 +106,7 @@ def load_cli_folder(folder: Path, regions_hint: tuple[str, ...] = ()) -> tuple[A
         for read in REGIONAL_READS:
             path = base / f"{read.cli_name}.json"
             if path.is_file():
-                evidence.put(region, read.call, _load_json(path, read))
+                evidence.put(region, read.call, sanitize(read.call, _load_json(path, read)))
                 used.add(path)
             else:
                 evidence.put_error(region, read.call, f"not in evidence folder: {path.relative_to(folder)}")

@@ -21,6 +21,8 @@ from outsidein.aws.reads import (
     ABSENT_CODES,
     CALLER_IDENTITY,
     CREDENTIAL_REPORT,
+    EC2_USER_DATA,
+    ECS_DESCRIBE_TASK_DEFINITION,
     GLOBAL_READS,
     MQ_DESCRIBE_BROKER,
     PER_BUCKET_READS,
@@ -30,6 +32,7 @@ from outsidein.aws.reads import (
 )
 from outsidein.evidence import GLOBAL, AwsEvidence
 from outsidein.scope import AwsScope
+from outsidein.secrets.aws import sanitize
 
 ACCESS_DENIED_CODES = {
     "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
@@ -186,7 +189,7 @@ class AwsCollector:
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             evidence.put_error(region, read.call, describe_failure(read, exc), param)
             return None
-        evidence.put(region, read.call, data, param)
+        evidence.put(region, read.call, sanitize(read.call, data), param)  # secrets masked before storing
         return data
 
     def _credential_report(self) -> dict[str, Any]:
@@ -211,6 +214,13 @@ class AwsCollector:
         if call == "mq.list_brokers":
             return [(MQ_DESCRIBE_BROKER, broker["BrokerId"], {"BrokerId": broker["BrokerId"]})
                     for broker in data.get("BrokerSummaries", [])]
+        if call == "ecs.list_task_definitions":
+            return [(ECS_DESCRIBE_TASK_DEFINITION, arn, {"taskDefinition": arn})
+                    for arn in data.get("taskDefinitionArns", [])]
+        if call == "ec2.describe_instances":
+            return [(EC2_USER_DATA, inst["InstanceId"], {"InstanceId": inst["InstanceId"], "Attribute": "userData"})
+                    for res in data.get("Reservations", []) for inst in res.get("Instances", [])
+                    if (inst.get("State") or {}).get("Name") != "terminated"]
         if call == "s3.list_buckets":
             return [(read, bucket["Name"], {"Bucket": bucket["Name"]})
                     for bucket in data.get("Buckets", []) for read in PER_BUCKET_READS]

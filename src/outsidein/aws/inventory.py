@@ -268,6 +268,10 @@ class RegionInventory:
     data_stores: list[DataStore] = field(default_factory=list)
     load_balancers: list[LoadBalancer] = field(default_factory=list)
     analyzers: list[dict[str, Any]] = field(default_factory=list)
+    secrets_manager: list[dict[str, Any]] = field(default_factory=list)  # layer 5: list_secrets entries
+    lambda_functions: list[dict[str, Any]] = field(default_factory=list)  # environment values masked
+    task_definitions: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # arn -> masked (None: unread)
+    user_data: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)  # instance -> masked hits
     missing: dict[str, str] = field(default_factory=dict)  # call -> reason
 
     @functools.cached_property
@@ -471,7 +475,32 @@ def parse_region(evidence: AwsEvidence, region: str) -> RegionInventory:
             raw.get("LoadBalancerName", ""), str(raw.get("Scheme", "")),
             tuple(z["SubnetId"] for z in raw.get("AvailabilityZones", []) if z.get("SubnetId")), raw.get("VpcId")))
     inv.analyzers = read.items("accessanalyzer.list_analyzers", "analyzers")
+    _parse_secrets(read, inv)
     return inv
+
+
+def _parse_secrets(read: _Reader, inv: RegionInventory) -> None:
+    """Layer 5: Secrets Manager, Lambda, ECS task definitions, EC2 user data (values masked at collection)."""
+    inv.secrets_manager = read.items("secretsmanager.list_secrets", "SecretList")
+    inv.lambda_functions = read.items("lambda.list_functions", "Functions")
+    for arn in read.items("ecs.list_task_definitions", "taskDefinitionArns"):
+        record = read.evidence.get(read.region, "ecs.describe_task_definition", str(arn))
+        if record.ok:
+            inv.task_definitions[str(arn)] = (record.data or {}).get("taskDefinition") or {}
+        else:
+            inv.task_definitions[str(arn)] = None
+            inv.missing[f"ecs.describe_task_definition#{arn}"] = record.error or "not collected"
+    if "ec2.describe_instances" in inv.missing:
+        return
+    for instance_id, instance in inv.instances.items():
+        if instance.state == "terminated":
+            continue
+        record = read.evidence.get(read.region, "ec2.describe_instance_attribute", instance_id)
+        if record.ok:
+            inv.user_data[instance_id] = (record.data or {}).get("OutsideinSecrets") or []
+        else:
+            inv.user_data[instance_id] = None
+            inv.missing[f"ec2.describe_instance_attribute#{instance_id}"] = record.error or "not collected"
 
 
 def _parse_data_stores(read: _Reader, inv: RegionInventory) -> None:

@@ -55,6 +55,10 @@ REGIONAL_READS: tuple[ApiRead, ...] = (
     ApiRead("elbv2", "describe_load_balancers", "describe-load-balancers", "LoadBalancers",
             {"PaginationConfig": {"PageSize": 400}}),
     ApiRead("accessanalyzer", "list_analyzers", "list-analyzers", "analyzers"),
+    # layer 5: secrets (values are masked at collection, see outsidein.secrets.aws)
+    ApiRead("secretsmanager", "list_secrets", "list-secrets", "SecretList"),
+    ApiRead("lambda", "list_functions", "list-functions", "Functions"),
+    ApiRead("ecs", "list_task_definitions", "list-task-definitions", "taskDefinitionArns", {"status": "ACTIVE"}),
 )
 
 GLOBAL_READS: tuple[ApiRead, ...] = (
@@ -65,6 +69,10 @@ GLOBAL_READS: tuple[ApiRead, ...] = (
 )
 
 # Reads made once per resource, because the API has no batch form.
+ECS_DESCRIBE_TASK_DEFINITION = ApiRead("ecs", "describe_task_definition", "describe-task-definition", "taskDefinition",
+                                       paginated=False)
+EC2_USER_DATA = ApiRead("ec2", "describe_instance_attribute", "describe-instance-attribute", "UserData",
+                        paginated=False)
 MQ_DESCRIBE_BROKER = ApiRead("mq", "describe_broker", "describe-broker", "BrokerId", paginated=False)
 S3_BUCKET_POLICY = ApiRead("s3", "get_bucket_policy", "get-bucket-policy", "Policy", paginated=False)
 S3_PUBLIC_ACCESS_BLOCK = ApiRead("s3", "get_public_access_block", "get-public-access-block",

@@ -23,6 +23,7 @@ from outsidein.evidence import HostEvidence, Record
 from outsidein.host.commands import COMMANDS, HOST_PROVISIONING_FILES, PERSISTENCE_FILES, HostCommand
 from outsidein.redact import redact_text
 from outsidein.scope import HostScope
+from outsidein.secrets import environ
 
 COMMAND_TIMEOUT = 30.0
 PROBE_TIMEOUT = 1.5
@@ -184,6 +185,14 @@ class HostCollector:
             return Record(data=redact_text(done.stdout))
         return Record(error=_failure(argv, done))
 
+    def _process_environ(self) -> Record:
+        """Secret-named variables of every process, masked here: a raw value is never stored (layer 5)."""
+        argv = self._argv(environ.argv(), privileged=True)
+        done = self.runner.run(argv)
+        if done.exit_code != 0:
+            return Record(error=_failure(argv, done))
+        return Record(data=environ.mask_output(done.stdout))
+
     def collect(self) -> HostEvidence:
         evidence = HostEvidence(
             name=self.scope.name, address=self.scope.address or "", environment=self.scope.environment,
@@ -195,6 +204,8 @@ class HostCollector:
                 evidence.commands[command.key] = self._command(command)
             for path in (*PERSISTENCE_FILES, *HOST_PROVISIONING_FILES):
                 evidence.files[path] = self._file(path)
+            if self.scope.process_environ:
+                evidence.files[environ.KEY] = self._process_environ()
         except HostUnreachable as exc:
             evidence.error = f"unreachable: {exc}"
             evidence.commands, evidence.files = {}, {}
@@ -304,6 +315,13 @@ def load_host_folder(scope: HostScope) -> HostEvidence:
             evidence.files[path] = Record(data=redact_text(saved.read_text(encoding="utf-8", errors="replace")))
         else:
             evidence.files[path] = Record(data=None)
+    if scope.process_environ:
+        saved = folder / environ.FOLDER_FILE
+        if saved.is_file():
+            evidence.files[environ.KEY] = Record(data=environ.mask_output(saved.read_text(encoding="utf-8",
+                                                                                         errors="replace")))
+        else:
+            evidence.files[environ.KEY] = Record(error=f"not provided: no {environ.FOLDER_FILE} in {folder}")
     evidence.provisioning = read_provisioning(scope.provisioning)
     return evidence
 

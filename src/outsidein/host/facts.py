@@ -21,6 +21,7 @@ from typing import Any
 from outsidein.evidence import HostEvidence, Record
 from outsidein.host import firewall as fw
 from outsidein.host.commands import COMMAND_KEYS, HOST_PROVISIONING_FILES, PERSISTENCE_FILES
+from outsidein.secrets import environ
 
 IPTABLES, IP6TABLES, NFT = "iptables-save", "ip6tables-save", "nft-list-ruleset"
 UFW, SS = "ufw-status-verbose", "ss-tlnp"
@@ -123,6 +124,8 @@ class HostFacts:
     ipv4: fw.Pipeline | None = None
     ipv6: fw.Pipeline | None = None
     ipv6_missing: str | None = None  # why the IPv6 rules are unknown
+    process_environ: list[environ.EnvSecret] = field(default_factory=list)  # masked secret-named variables
+    process_environ_unreadable: int = 0  # processes whose environment could not be read
 
     def pipeline(self, family: str) -> fw.Pipeline | None:
         return self.ipv4 if family == fw.IPV4 else self.ipv6
@@ -385,13 +388,24 @@ def parse_host(evidence: HostEvidence) -> HostFacts:
     """Everything the layer-2 checks read about one host (never raises)."""
     facts = HostFacts(evidence.name, evidence.environment, evidence.origin)
     try:
+        _process_environ(evidence, facts)
         _parse(evidence, facts)
     except Exception as exc:  # a parser bug must cost one host's assessment, not the audit
         reason = f"evidence could not be parsed ({type(exc).__name__}: {exc})"
-        for key in (*COMMAND_KEYS, PROBES, PROVISIONING):
+        for key in (*COMMAND_KEYS, PROBES, PROVISIONING, environ.KEY):
             facts.missing.setdefault(key, reason)
         facts.ipv4 = facts.ipv6 = None
     return facts
+
+
+def _process_environ(evidence: HostEvidence, facts: HostFacts) -> None:
+    """Secret-named variables of running processes (layer 5), already masked by the collector."""
+    rec = evidence.files.get(environ.KEY)
+    if evidence.error or rec is None or not rec.ok or not isinstance(rec.data, str):
+        facts.missing[environ.KEY] = evidence.error or (rec.error if rec is not None and rec.error else
+                                                        f"{environ.KEY} was not collected")
+        return
+    facts.process_environ, facts.process_environ_unreadable = environ.parse(rec.data)
 
 
 def _parse(evidence: HostEvidence, facts: HostFacts) -> None:
