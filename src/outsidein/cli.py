@@ -153,7 +153,7 @@ def _demo_stack() -> Iterator[tuple[AwsScope, boto3.Session]]:
     with MotoServer() as server:
         _err(f"No {DEFAULT_SCOPE_FILE} found: auditing the bundled demo stack: dev, staging and prod on a local AWS "
              f"emulator at {server.endpoint_url}, two saved hosts, an NGINX configuration, two TLS endpoints on "
-             "loopback, two certificate files and a packet capture.")
+             "loopback, two certificate files, a packet capture and a git repository with its lockfiles and CI.")
         stack = seed_demo_stack(server.endpoint_url)
         session = boto3.Session(
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -248,18 +248,21 @@ def _collect(args: argparse.Namespace) -> Snapshot | None:
     scope = _find_scope(args)
     if scope is None:
         from outsidein.demo.local_targets import demo_captures, demo_hosts, demo_nginx
+        from outsidein.demo.repository import demo_repository
         from outsidein.demo.tls_servers import demo_tls
 
-        with _demo_stack() as (aws_scope, session), demo_tls() as tls:
+        with _demo_stack() as (aws_scope, session), demo_tls() as tls, demo_repository() as repo:
             local = Scope(aws=None, hosts=demo_hosts(), nginx=demo_nginx(), tls=tls.endpoints,
-                          certificates=tls.certificates, captures=demo_captures())
+                          certificates=tls.certificates, captures=demo_captures(), repositories=(repo.repository,),
+                          osv=repo.osv)
             with collection_progress() as progress, ThreadPoolExecutor(max_workers=1) as pool:
                 local_snapshot = pool.submit(_collect_scope, local)
                 evidence = progress.track("AWS", AwsCollector(aws_scope, session=session).collect,
-                                          len(aws_scope.regions), "region", "layers 1, 6, 7, 9")()
+                                          len(aws_scope.regions), "region", "layers 1, 5, 6, 7")()
                 snap = local_snapshot.result()
         return Snapshot(collected_at=evidence.collected_at, aws=evidence, hosts=snap.hosts, nginx=snap.nginx,
-                        tls=snap.tls, captures=snap.captures)
+                        tls=snap.tls, captures=snap.captures, repositories=snap.repositories,
+                        components=snap.components, pipelines=snap.pipelines)
     if scope.aws is None and not scope.has_targets:
         return None
     return _collect_scope(scope)

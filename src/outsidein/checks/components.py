@@ -49,7 +49,7 @@ def _advisory_detail(advisory: Advisory, installed: str) -> str:
 
 @target_check(
     source=COMPONENTS, id="components-vulnerable-package", layer=10,
-    title="No dependency or tool image with a known vulnerability (OSV)",
+    title="Dependency with a known vulnerability (OSV)",
     severity=Severity.HIGH,
     remediation="Upgrade the package to the fixed version named in the finding, regenerate the lockfile, run the "
                 "test suite on a branch (not `npm audit fix --force`), and deploy within the severity's SLA.",
@@ -97,7 +97,7 @@ def vulnerable_package(facts: ComponentsFacts) -> Iterator[Result]:
 
 @target_check(
     source=COMPONENTS, id="components-osv-database-stale", layer=10,
-    title="The vulnerability database is no older than 7 days",
+    title="Vulnerability database older than 7 days",
     severity=Severity.MEDIUM,
     remediation="Refresh the OSV database before auditing (`outsidein db update`, or `outsidein db import all.zip` "
                 "on an air-gapped host) and schedule it daily; advisories published since it was built are missed.",
@@ -125,7 +125,7 @@ def database_stale(facts: ComponentsFacts) -> Iterator[Result]:
 
 @target_check(
     source=COMPONENTS, id="components-image-latest", layer=10,
-    title="Images are pinned to a version or digest, never :latest",
+    title="Image pinned to :latest or untagged",
     severity=Severity.HIGH,
     remediation="Pin the image to an exact version tag (grafana/grafana:10.4.2) or, better, a digest "
                 "(@sha256:…) in the Dockerfile, compose file, manifest or Helm values; update it deliberately "
@@ -154,7 +154,7 @@ def image_latest(facts: ComponentsFacts) -> Iterator[Result]:
 
 @target_check(
     source=COMPONENTS, id="components-unpinned-requirement", layer=10,
-    title="Python requirements are pinned to exact versions",
+    title="Python requirement not pinned to an exact version",
     severity=Severity.LOW,
     remediation="Pin every requirement with == (pip-compile or `uv pip compile` produce a pinned file with hashes) "
                 "so the audited versions are the installed ones.",
@@ -176,7 +176,7 @@ def unpinned_requirement(facts: ComponentsFacts) -> Iterator[Result]:
 
 @target_check(
     source=COMPONENTS, id="components-ops-tool-vulnerable", layer=10,
-    title="Ops tools (Grafana, SonarQube) run a version without known vulnerabilities",
+    title="Ops tool (Grafana, SonarQube) runs a version with known vulnerabilities",
     severity=Severity.HIGH,
     remediation="Upgrade the tool to the fixed version (staging first: validate dashboards and quality gates), "
                 "pin it in compose or Helm, and subscribe to the vendor's security advisories.",

@@ -79,7 +79,7 @@ def _github(facts: PipelineFacts) -> list[Workflow]:
 # -- the gate matrix ------------------------------------------------------------------------------------
 
 @target_check(source=PIPELINE, id="cicd-gate-missing", layer=11, severity=Severity.HIGH,
-              title="The pipeline lacks a security gate of the playbook's gate matrix.",
+              title="Security gate of the playbook's matrix missing from the pipeline",
               remediation="Add the missing gate as a blocking step (secret scan: gitleaks; SAST: semgrep --error "
                           "or SonarQube with sonar.qualitygate.wait=true; SCA: npm audit / pip-audit / trivy fs "
                           "--exit-code 1; container: trivy image --exit-code 1 --severity HIGH,CRITICAL; IaC: "
@@ -110,7 +110,7 @@ def gate_missing(facts: PipelineFacts) -> Iterator[Result]:
 
 
 @target_check(source=PIPELINE, id="cicd-gate-non-blocking", layer=11, severity=Severity.HIGH,
-              title="A security scan runs but cannot fail the pipeline.",
+              title="Security scan runs but cannot fail the pipeline",
               remediation="Make the scan exit non-zero on findings at the playbook's threshold and let that fail "
                           "the job: drop continue-on-error / allow_failure / `|| true`, and set the tool's fail "
                           "flag (trivy --exit-code 1, grype --fail-on high, semgrep --error, trufflehog --fail).",
@@ -145,7 +145,7 @@ def _ref_severity(ref: str) -> Severity | None:
 
 
 @target_check(source=PIPELINE, id="cicd-action-unpinned", layer=11, severity=Severity.HIGH,
-              title="An action or reusable workflow is referenced by branch or tag, not by commit SHA.",
+              title="Action or reusable workflow referenced by branch or tag, not by commit SHA",
               remediation="Pin every third-party action to a full 40-character commit SHA (keep the tag in a "
                           "comment, let Dependabot update it): uses: actions/checkout@<sha> # v4.2.2.",
               verify="grep -nE 'uses:\\s*[^.][^@]*@' {resource}  # every ref is 40 hex characters",
@@ -182,7 +182,7 @@ def _gh_all(facts: PipelineFacts) -> list[Workflow]:
 
 
 @target_check(source=PIPELINE, id="cicd-pr-target-checkout", layer=11, severity=Severity.CRITICAL,
-              title="A pull_request_target/workflow_run workflow checks out and runs the pull request's code.",
+              title="pull_request_target/workflow_run workflow checks out and runs the pull request's code",
               remediation="Use pull_request (no secrets, read-only token) to build PR code; in pull_request_target "
                           "never check out github.event.pull_request.head.*, or split into an unprivileged build "
                           "and a privileged workflow_run that only reads artifacts.",
@@ -212,7 +212,7 @@ def pr_target_checkout(facts: PipelineFacts) -> Iterator[Result]:
 
 
 @target_check(source=PIPELINE, id="cicd-script-injection", layer=11, severity=Severity.HIGH,
-              title="An attacker-controlled ${{ github.event.* }} value is expanded inside a shell script.",
+              title="Attacker-controlled ${{ github.event.* }} value expanded inside a shell script",
               remediation="Pass the value through an environment variable (env: TITLE: ${{ github.event.issue.title "
                           "}}; run: echo \"$TITLE\") instead of expanding it into the script.",
               verify="grep -nE '\\$\\{\\{[^}]*github\\.(event|head_ref)' {resource}  # none inside run:",
@@ -239,7 +239,7 @@ def script_injection(facts: PipelineFacts) -> Iterator[Result]:
 
 
 @target_check(source=PIPELINE, id="cicd-token-permissions", layer=11, severity=Severity.MEDIUM,
-              title="The workflow's GITHUB_TOKEN is not scoped down (write-all, or no permissions block).",
+              title="Workflow's GITHUB_TOKEN not scoped down (write-all, or no permissions block)",
               remediation="Declare permissions: contents: read at the top of the workflow and grant each job only "
                           "the scopes it needs.",
               verify="grep -n 'permissions:' {resource}",
@@ -260,7 +260,7 @@ def token_permissions(facts: PipelineFacts) -> Iterator[Result]:
 
 
 @target_check(source=PIPELINE, id="cicd-dast-production", layer=11, severity=Severity.HIGH,
-              title="DAST is aimed at what looks like production.",
+              title="DAST aimed at what looks like production",
               remediation="Point ZAP/nuclei at the staging deployment only (the playbook: never production).",
               verify="grep -nE 'zap|nuclei' {resource}  # the target host is a staging host",
               requires=FILES)
@@ -290,7 +290,7 @@ def _final_user(df: Dockerfile, stage: int, depth: int = 0) -> str | None:
 
 
 @target_check(source=PIPELINE, id="dockerfile-root-user", layer=11, severity=Severity.HIGH,
-              title="The image runs as root (no non-root USER in the final stage).",
+              title="Image runs as root (no non-root USER in the final stage)",
               remediation="End the final stage with a non-root user: RUN adduser -D -u 1001 app … USER 1001.",
               verify="docker inspect --format '{{.Config.User}}' <image>  # expect a non-root user",
               requires=FILES)
@@ -324,7 +324,7 @@ def _pairs(args: str) -> list[tuple[str, str | None]]:
 
 
 @target_check(source=PIPELINE, id="dockerfile-secret-env", layer=11, severity=Severity.CRITICAL,
-              title="A secret is set in ENV or ARG (baked into the image layers and history).",
+              title="Secret set in Dockerfile ENV or ARG (baked into the image layers and history)",
               remediation="Remove it and rotate it; pass build secrets with RUN --mount=type=secret and runtime "
                           "secrets from the secret manager.",
               verify="docker history --no-trunc <image> | grep -iE 'secret|token|password|key'  # expect nothing",
@@ -356,7 +356,7 @@ def _substitute(image: str, args: dict[str, str]) -> str:
 
 
 @target_check(source=PIPELINE, id="dockerfile-base-unpinned", layer=11, severity=Severity.HIGH,
-              title="A base image is :latest or untagged (or tagged without a digest).",
+              title="Base image :latest or untagged (or tagged without a digest)",
               remediation="Pin the base image to a version tag and its digest: FROM python:3.12-slim@sha256:<digest>.",
               verify="grep -n '^FROM' {resource}  # every image has @sha256:",
               requires=FILES)
@@ -383,7 +383,7 @@ def base_unpinned(facts: PipelineFacts) -> Iterator[Result]:
 
 
 @target_check(source=PIPELINE, id="dockerfile-add-url", layer=11, severity=Severity.MEDIUM,
-              title="ADD downloads a remote URL without a checksum.",
+              title="ADD downloads a remote URL without a checksum",
               remediation="Download with RUN curl … && echo '<sha256>  file' | sha256sum -c, or ADD "
                           "--checksum=sha256:….",
               verify="grep -nE '^ADD\\s+(--\\S+\\s+)*(https?|git)' {resource}",
