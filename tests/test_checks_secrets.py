@@ -129,9 +129,10 @@ def test_secret_removed_later_is_history_only_high(tmp_path: Path) -> None:
     found = verdicts(evidence)
     assert statuses(found["secrets-in-tree"]) == {Status.PASS}
     history = [r for r in found["secrets-in-history"] if r.status is Status.FAIL]
-    assert {r.resource for r in history} == {"app:config.py"}
-    assert len(history) == 2 and all(first[:12] in r.detail and r.severity is None for r in history)
-    assert any("aws-access-key-id AKIA…[sha256:" in r.detail for r in history)
+    r = repo.path
+    assert {h.resource for h in history} == {f"{r}/config.py:1@{first[:12]}", f"{r}/config.py:2@{first[:12]}"}
+    assert len(history) == 2 and all(first[:12] in h.detail and h.severity is None for h in history)
+    assert any("aws-access-key-id AKIA…[sha256:" in h.detail for h in history)
     checks = {c.meta.id: c.meta for c in all_checks()}
     assert checks["secrets-in-history"].severity is Severity.HIGH
     assert_no_secret(evidence, found, AWS_KEY_ID, DB_PASSWORD)
@@ -144,7 +145,7 @@ def test_secret_still_in_head_is_critical_once(tmp_path: Path) -> None:
     evidence = scan(repo)
     found = verdicts(evidence)
     (hit,) = [r for r in found["secrets-in-tree"] if r.status is Status.FAIL]
-    assert hit.resource == "app:settings.py" and hit.detail.startswith("line 1: github-token ghp_…[sha256:")
+    assert hit.resource == f"{repo.path}/settings.py:1" and hit.detail.startswith("github-token ghp_…[sha256:")
     assert {c.meta.id: c.meta.severity for c in all_checks()}["secrets-in-tree"] is Severity.CRITICAL
     assert statuses(found["secrets-in-history"]) == {Status.PASS}  # reported once, as CRITICAL
     assert_no_secret(evidence, found, GITHUB_TOKEN)
@@ -159,7 +160,7 @@ def test_branch_only_secret_is_found(tmp_path: Path) -> None:
     found = verdicts(scan(repo))
     assert statuses(found["secrets-in-tree"]) == {Status.PASS}
     (hit,) = [r for r in found["secrets-in-history"] if r.status is Status.FAIL]
-    assert hit.resource == "app:slack.yaml" and "slack-token" in hit.detail and branch_commit[:12] in hit.detail
+    assert hit.resource == f"{repo.path}/slack.yaml:2@{branch_commit[:12]}" and "slack-token" in hit.detail
 
 
 def test_env_file_committed_then_deleted_and_still_tracked(tmp_path: Path) -> None:
@@ -170,10 +171,11 @@ def test_env_file_committed_then_deleted_and_still_tracked(tmp_path: Path) -> No
     evidence = scan(repo)
     found = verdicts(evidence)
     fails = {r.resource: r for r in found["secrets-env-file-committed"] if r.status is Status.FAIL}
-    assert set(fails) == {"app:.env", "app:deploy/prod.env"}
-    assert added[:12] in fails["app:.env"].detail and fails["app:.env"].severity is None  # HIGH: history only
-    assert fails["app:deploy/prod.env"].severity is Severity.CRITICAL  # still tracked
-    assert any(r.status is Status.FAIL and r.resource == "app:.env" for r in found["secrets-in-history"])
+    env, prod = f"{repo.path}/.env", f"{repo.path}/deploy/prod.env"
+    assert set(fails) == {env, prod}
+    assert added[:12] in fails[env].detail and fails[env].severity is None  # HIGH: history only
+    assert fails[prod].severity is Severity.CRITICAL  # still tracked
+    assert any(r.status is Status.FAIL and r.resource.startswith(f"{env}:") for r in found["secrets-in-history"])
     assert_no_secret(evidence, found, DB_PASSWORD)
 
 
@@ -205,11 +207,14 @@ def test_dockerfile_env_and_arg(tmp_path: Path) -> None:
     evidence = scan(repo)
     found = verdicts(evidence)
     fails = sorted((r.resource, r.detail, r.severity) for r in found["secrets-dockerfile-env"])
-    assert [(res, sev) for res, _, sev in fails] == [("app:Dockerfile", None), ("app:Dockerfile", Severity.CRITICAL),
-                                                   ("app:Dockerfile", None), ("app:docker/worker.Dockerfile", None)]
+    docker, worker = f"{repo.path}/Dockerfile", f"{repo.path}/docker/worker.Dockerfile"
+    assert [(res, sev) for res, _, sev in fails] == [(f"{docker}:2", None), (f"{docker}:3", Severity.CRITICAL),
+                                                   (f"{docker}:4", None), (f"{worker}:2", None)]
     details = [d for _, d, _ in fails]
-    assert "line 2: ARG NPM_TOKEN" in details and "line 4: ENV API_KEY" in details
-    assert any(d.startswith("line 3: ENV DB_PASSWORD = ") and "[sha256:" in d for d in details)
+    assert "ARG NPM_TOKEN" in details and "ENV API_KEY" in details
+    assert any(d.startswith("ENV DB_PASSWORD = ") and "[sha256:" in d for d in details)
+    # the same lines are not reported again as secrets in the tree
+    assert not [r for r in found["secrets-in-tree"] if r.status is Status.FAIL and r.resource.startswith(docker)]
     assert_no_secret(evidence, found, DB_PASSWORD)
 
 

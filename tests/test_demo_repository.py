@@ -5,6 +5,7 @@ give the same findings (same fingerprints)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from outsidein.models import Severity
 from outsidein.pipelines.collect import collect_pipelines
 from outsidein.scope import Scope
 from outsidein.secrets.collect import collect_repositories
+
+COMMIT = r"@[0-9a-f]{12}$"  # history findings are path:line@commit; compared here by path:line
 
 
 def audit(demo: DemoRepository) -> tuple[Snapshot, AuditReport]:
@@ -44,14 +47,15 @@ def planted(path: Path) -> set[tuple[str, str, Severity]]:
     wf, dockerfile = f"{path}/.github/workflows/ci.yml", f"{path}/Dockerfile"
     return {
         # layer 5
-        ("secrets-in-tree", "shop:shop/settings.py", Severity.CRITICAL),
-        ("secrets-in-tree", "shop:Dockerfile", Severity.CRITICAL),
-        ("secrets-in-history", "shop:config/aws.yml", Severity.HIGH),
-        ("secrets-in-history", "shop:.env", Severity.HIGH),
-        ("secrets-env-file-committed", "shop:.env", Severity.HIGH),
-        ("secrets-gitignore", "shop", Severity.MEDIUM),
-        ("secrets-precommit-scan", "shop", Severity.MEDIUM),
-        ("secrets-dockerfile-env", "shop:Dockerfile", Severity.CRITICAL),
+        ("secrets-in-tree", f"{path}/shop/settings.py:26", Severity.CRITICAL),
+        ("secrets-in-history", f"{path}/config/aws.yml:3", Severity.HIGH),
+        ("secrets-in-history", f"{path}/config/aws.yml:4", Severity.HIGH),
+        ("secrets-in-history", f"{path}/.env:1", Severity.HIGH),
+        ("secrets-in-history", f"{path}/.env:2", Severity.HIGH),
+        ("secrets-env-file-committed", f"{path}/.env", Severity.HIGH),
+        ("secrets-gitignore", f"{path}/.gitignore", Severity.MEDIUM),
+        ("secrets-precommit-scan", f"{path}/.pre-commit-config.yaml", Severity.MEDIUM),
+        ("secrets-dockerfile-env", f"{dockerfile}:5", Severity.CRITICAL),
         # layer 10
         ("components-vulnerable-package", "Django@3.2.12", Severity.CRITICAL),
         ("components-vulnerable-package", "lodash@4.17.20", Severity.HIGH),
@@ -72,7 +76,7 @@ def test_layers_5_10_11_fail_with_the_planted_findings(shop: tuple[Path, Snapsho
     path, _, report, _ = shop
     layers = {status.layer.number: status.status for status in report.layers}
     assert (layers[5], layers[10], layers[11]) == ("FAIL", "FAIL", "FAIL")
-    found = {(f.check_id, f.resource, f.severity) for f in report.findings}
+    found = {(f.check_id, re.sub(COMMIT, "", f.resource), f.severity) for f in report.findings}
     assert planted(path) <= found, sorted(planted(path) - found)
     assert found <= planted(path), f"findings nobody planted: {sorted(found - planted(path))}"
     assert not [r for _, r in report.not_assessed if r.check_id.startswith(("secrets-", "components-", "cicd-",
@@ -80,18 +84,19 @@ def test_layers_5_10_11_fail_with_the_planted_findings(shop: tuple[Path, Snapsho
 
 
 def test_each_planted_secret_and_advisory_is_named(shop: tuple[Path, Snapshot, AuditReport, float]) -> None:
-    _, _, report, _ = shop
-    details: dict[tuple[str, str], list[str]] = {(f.check_id, f.resource): [] for f in report.findings}
-    for f in report.findings:
-        details[(f.check_id, f.resource)].append(f.detail)
-    history = " ".join(details[("secrets-in-history", "shop:config/aws.yml")])
+    path, _, report, _ = shop
+    details: dict[tuple[str, str], list[str]] = {}
+    for f in report.findings:  # history resources are path:line@commit; keyed here by file
+        file = re.sub(COMMIT, "", f.resource).rsplit(":", 1)[0] if re.search(COMMIT, f.resource) else f.resource
+        details.setdefault((f.check_id, file), []).append(f.detail)
+    history = " ".join(details[("secrets-in-history", f"{path}/config/aws.yml")])
     assert "aws-access-key-id AKIA…" in history and "aws-secret-access-key" in history
-    assert {d.split(" ")[0] for d in details[("secrets-in-history", "shop:.env")]} == {"database-url-password",
-                                                                                       "generic-secret"}
-    assert "stripe-live-key sk_l…" in details[("secrets-in-tree", "shop:shop/settings.py")][0]
-    assert "deleted since" in details[("secrets-env-file-committed", "shop:.env")][0]
-    assert details[("secrets-gitignore", "shop")] == ["not ignored: .env.*, *.key, *.p12, *.pfx, secrets.yaml, "
-                                                      "secrets.json"]
+    assert {d.split(" ")[0] for d in details[("secrets-in-history", f"{path}/.env")]} == {"database-url-password",
+                                                                                          "generic-secret"}
+    assert "stripe-live-key sk_l…" in details[("secrets-in-tree", f"{path}/shop/settings.py:26")][0]
+    assert "deleted since" in details[("secrets-env-file-committed", f"{path}/.env")][0]
+    assert details[("secrets-gitignore", f"{path}/.gitignore")] == [
+        "not ignored: .env.*, *.key, *.p12, *.pfx, secrets.yaml, secrets.json"]
     gates = " ".join(d for (check, _), ds in details.items() if check == "cicd-gate-missing" for d in ds)
     assert "no SAST gate" in gates and "no secret scan gate" in gates
     assert "GHSA-2gwj-7jmv-h26r" in details[("components-vulnerable-package", "Django@3.2.12")][0]

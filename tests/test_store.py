@@ -310,6 +310,72 @@ def test_cli_stores_by_default_and_history_diff_accept(tmp_path: Path, capsys: p
     assert "no audit stored yet" in capsys.readouterr().out
 
 
+def test_report_shows_first_seen_due_owner_state_and_overdue_first(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the user sees once audits are stored: a finding first seen in an earlier audit keeps that first-seen
+    and due date (first seen + SLA), is marked overdue past it and listed first; owners come from the rules."""
+    monkeypatch.delenv("OUTSIDEIN_STORE", raising=False)
+    config = _scope(tmp_path)
+    day1, day60 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    first = _snapshot(tmp_path, day1, FIXED, "1.json")  # everything but nginx-server-tokens
+    second = _snapshot(tmp_path, day60, WEAK, "2.json")  # the same findings, plus nginx-server-tokens (new)
+    base = ["audit", "--config", str(config)]
+    assert main([*base, "--from", str(first), "--format", "json", "-o", str(tmp_path / "1.report.json")]) == 0
+    assert main([*base, "--from", str(second), "--format", "json", "-o", str(tmp_path / "2.report.json")]) == 0
+    report = json.loads((tmp_path / "2.report.json").read_text())
+    found = report["findings"]
+    late = [f for f in found if f["overdue"]]
+    # MEDIUM (30 days) first seen on day 1 is overdue on day 60; LOW (90 days) is not; the new one is not.
+    assert late and {f["severity"] for f in late} == {"MEDIUM"} and report["summary"]["overdue"] == len(late)
+    assert found[:len(late)] == late  # overdue listed first
+    for f in late:
+        assert f["first_seen"] == day1.isoformat() and f["due"] == (day1 + dt.timedelta(days=30)).isoformat()
+        assert f["state"] == "open" and f["found_at"] == day60.isoformat()
+    low = [f for f in found if f["severity"] == "LOW"]
+    assert low and all(f["first_seen"] == day1.isoformat() and not f["overdue"] for f in low)
+    assert all(f["due"] == (day1 + dt.timedelta(days=90)).isoformat() for f in low)
+    tokens = next(f for f in found if f["check_id"] == "nginx-server-tokens")
+    assert tokens["state"] == "new" and tokens["first_seen"] == day60.isoformat() and not tokens["overdue"]
+    assert tokens["owner"] == "web-team"  # the check rule comes first
+    assert {f["owner"] for f in found if f["check_id"] != "nginx-server-tokens"} == {"platform"}  # prod
+
+    # The table: an escalation line, every OVERDUE row before any other, first-seen and owner on each row.
+    assert main([*base, "--from", str(second), "-o", str(tmp_path / "table.txt")]) == 0
+    table = (tmp_path / "table.txt").read_text()
+    assert f"ESCALATED: {len(late)} finding(s) past their due date" in table
+    rows = [line for line in table.splitlines() if line.startswith(("MEDIUM ", "LOW "))]
+    marks = ["OVERDUE" in row for row in rows]
+    assert len(rows) == len(found) and marks == [True] * len(late) + [False] * (len(found) - len(late))
+    assert table.index("[nginx-x-frame-options]") < table.index("[nginx-server-tokens]")
+    assert all(" 2025-01-01 " in row and " platform " in row for row in rows[:len(late)])
+    assert any(" 2025-03-01 " in row and " web-team " in row and "server_tokens on" in row for row in rows)
+
+    # HTML: the findings table and the tickets section show the owner and mark the overdue.
+    assert main([*base, "--from", str(second), "--format", "html", "-o", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    tickets = page[page.index('<section id="tickets"'):]
+    tickets = tickets[:tickets.index("</section>")]
+    assert "web-team" in tickets and "platform" in tickets and "OVERDUE" in tickets
+    findings_html = page[page.index('<section id="findings"'):page.index('<section id="tickets"')]
+    assert findings_html.count('class="overdue"') == len(late) and "web-team" in findings_html
+    assert findings_html.index('class="overdue"') < findings_html.index("web-team")  # overdue rows first
+
+
+def test_without_a_store_owners_still_come_from_the_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OUTSIDEIN_STORE", raising=False)
+    config = _scope(tmp_path)
+    snap = _snapshot(tmp_path, T0, WEAK)
+    out = tmp_path / "r.json"
+    assert main(["audit", "--config", str(config), "--from", str(snap), "--no-store", "--format", "json",
+                 "-o", str(out)]) == 0
+    assert not (tmp_path / ".outsidein").exists()
+    found = json.loads(out.read_text())["findings"]
+    assert {f["check_id"]: f["owner"] for f in found}["nginx-server-tokens"] == "web-team"
+    assert all(f["state"] is None and not f["overdue"] and f["first_seen"] == f["found_at"] == T0.isoformat()
+               for f in found)
+    assert all(f["due"] == (T0 + Severity(f["severity"]).sla).isoformat() for f in found)  # type: ignore[operator]
+
+
 def test_demo_and_no_scope_do_not_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OUTSIDEIN_STORE", raising=False)

@@ -10,6 +10,7 @@ from typing import Any
 from outsidein.baseline import BaselineEntry, Suppressed, split_findings
 from outsidein.checks.registry import (
     AWS,
+    BACKUPS,
     CAPTURE,
     COMPONENTS,
     HOST,
@@ -57,6 +58,10 @@ class AuditReport:
     nginx: tuple[str, ...] = ()  # NGINX configuration names in the evidence
     tls: tuple[str, ...] = ()  # TLS endpoints (host:port) and certificate files in the evidence
     captures: tuple[str, ...] = ()  # captures and pg_stat_ssl sources in the evidence
+
+    def overdue(self) -> list[Finding]:
+        """Findings past their due date at the audit clock (due dates come from first-seen once stored)."""
+        return [f for f in self.findings if f.is_overdue(self.evaluated_at)]
 
     def at_or_above(self, severity: Severity) -> list[Finding]:
         """Findings that trip ``--fail-on severity`` (REVIEW ranks lowest, so it means "any finding")."""
@@ -145,6 +150,12 @@ def parse_targets(snapshot: Snapshot) -> dict[str, list[Any]]:
         from outsidein.simulate.facts import parse_simulation
 
         targets[SIMULATION] = [parse_simulation(entry) for entry in snapshot.simulations]
+    if snapshot.backups:
+        from outsidein.backups.facts import parse_backups
+
+        inventory = targets[AWS][0] if AWS in targets else None
+        targets[BACKUPS] = [parse_backups(entry, snapshot.aws, inventory, snapshot.collected_at)
+                            for entry in snapshot.backups]
     return targets
 
 

@@ -114,6 +114,21 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--fail-on", type=_severity, metavar="SEVERITY",
                           help="exit 1 if any finding at or above this severity")
 
+    drill = sub.add_parser("drill", help="restore drills (layer 9): prove a backup really restores")
+    drill_sub = drill.add_subparsers(dest="drill_command", required=True)
+    restore = drill_sub.add_parser("restore", help="stream a backup (checksum, decrypt, gunzip) into a scratch "
+                                   "PostgreSQL, count rows, and log the drill; exit 2 when it fails or is refused")
+    restore.add_argument("--config", "-c", type=Path, help="scope file with [backups.drill] (default: "
+                         f"./{DEFAULT_SCOPE_FILE} or $OUTSIDEIN_CONFIG)")
+    restore.add_argument("--source", help="s3://bucket/key, s3://bucket/prefix/ (the newest object) or a file "
+                         "(default: [backups.drill] source)")
+    restore.add_argument("--target", help="scratch PostgreSQL DSN; its database must be in [backups.drill] "
+                         "scratch_databases (default: [backups.drill] target)")
+    restore.add_argument("--key-env", help="environment variable holding the passphrase (default: [backups.drill] "
+                         "key_env)")
+    restore.add_argument("--log", type=Path, help="drill log, JSON lines (default: [backups] drill_log, "
+                         ".outsidein/drills.jsonl next to the scope file)")
+
     checks = sub.add_parser("checks", help="list every check with its layer and severity")
     checks.add_argument("--markdown", action="store_true", help="the reference table of docs/checks.md")
     store_commands.add_parsers(sub)
@@ -171,7 +186,8 @@ def _collect_scope(scope: Scope) -> Snapshot:
         def submit(name: str, fn: Callable[[Scope], Any], targets: int, layers: str) -> Future[Any]:
             return pool.submit(progress.track(name, fn, targets, layers=layers), scope)
 
-        aws = pool.submit(progress.track("AWS", AwsCollector(scope.aws).collect, len(scope.aws.regions) or 1,
+        aws = pool.submit(progress.track("AWS", AwsCollector(scope.aws, backups=scope.backups).collect,
+                                         len(scope.aws.regions) or 1,
                                          "region", "layers 1, 6, 7, 9")) if scope.aws is not None else None
         hosts = submit("hosts", _collect_hosts, len(scope.hosts), "layer 2")
         nginx = submit("NGINX", _collect_nginx, len(scope.nginx), "layer 3")
@@ -183,10 +199,12 @@ def _collect_scope(scope: Scope) -> Snapshot:
         pipelines = submit("pipelines", _collect_pipelines, len(scope.repositories) + len(scope.pipelines),
                            "layer 11")
         aws_evidence = aws.result() if aws is not None else None
+        from outsidein.backups.collect import collect_backups
+
         return Snapshot(collected_at=aws_evidence.collected_at if aws_evidence else started, aws=aws_evidence,
                         hosts=hosts.result(), nginx=nginx.result(), tls=tls.result(), captures=captures.result(),
                         repositories=repositories.result(), components=components.result(),
-                        pipelines=pipelines.result())
+                        pipelines=pipelines.result(), backups=collect_backups(scope.backups))
 
 
 def _collect_hosts(scope: Scope) -> list[HostEvidence]:
@@ -313,10 +331,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         evidence = _collect(args)
         source = "live collection" if evidence is not None else "nothing in scope"
     report = evaluate(evidence, source, _baseline(args))
+    # Stored first, so the report shows each finding's first-seen, due date, owner and state (overdue first).
+    report, overdue_exit = store_commands.store_audit(args, report, _find_scope)
     _render(report, args)
     if args.write_baseline is not None:
         _append_baseline(args.write_baseline, report)
-    overdue_exit = store_commands.store_audit(args, report, _find_scope)
     if args.fail_on is not None:
         tripped = report.at_or_above(args.fail_on)
         if tripped:
@@ -414,6 +433,48 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_drill(args: argparse.Namespace) -> int:
+    """``outsidein drill restore``: refused (no scratch target, no key, no object) or failed drills exit 2."""
+    import json
+
+    from outsidein.backups.drill import DrillRefused, append_log, open_object, run_drill
+
+    args.demo = False
+    scope = _find_scope(args)
+    if scope is None or scope.backups is None:
+        raise UsageError("no [backups] section: `outsidein drill restore` needs -c FILE with [backups.drill] "
+                         "(scratch_databases marks the only databases a drill may write)")
+    drill = scope.backups.drill
+    source, target = args.source or drill.source, args.target or drill.target
+    key_env = args.key_env or drill.key_env
+    log = args.log or scope.backups.drill_log
+    if not source:
+        raise UsageError("no backup to restore: give --source or [backups.drill] source")
+    try:
+        from outsidein.backups.drill import check_target
+
+        check_target(target, drill)  # the guard runs before anything is read
+        passphrase = os.environ.get(key_env)
+        if not passphrase:
+            raise DrillRefused(f"the key variable {key_env} is not set in the environment")
+        obj = open_object(source, scope.aws)
+        record = run_drill(obj, str(target), drill, passphrase.encode())
+    except DrillRefused as exc:
+        raise UsageError(f"drill refused: {exc}") from None
+    if log is not None:
+        try:
+            append_log(log, record)
+        except OSError as exc:
+            _err(f"outsidein: warning: {log}: cannot write the drill log: {exc.strerror or exc}")
+    print(json.dumps(record.to_json(), indent=1, sort_keys=True))
+    if record.result != "success":
+        _err(f"outsidein: drill failed: {record.reason}")
+        return EXIT_USAGE
+    _err(f"drill succeeded: {record.source} restored into {record.target} in {record.duration_s:.1f} s "
+         f"({record.mb_per_s:.1f} MB/s); logged to {log}")
+    return EXIT_OK
+
+
 def cmd_checks(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(checks_markdown())
@@ -445,7 +506,7 @@ def checks_markdown() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"audit": cmd_audit, "collect": cmd_collect, "checks": cmd_checks, "db": cmd_db,
-                "simulate": cmd_simulate}
+                "simulate": cmd_simulate, "drill": cmd_drill}
     handlers.update({name: partial(run, find_scope=_find_scope) for name, run in store_commands.COMMANDS.items()})
     try:
         return handlers[args.command](args)

@@ -308,7 +308,8 @@ class SourceEvidence:
                    else Record())
 
 
-SOURCE_LISTS = ("repositories", "components", "pipelines", "simulations")  # snapshot keys of SourceEvidence
+# snapshot keys of SourceEvidence
+SOURCE_LISTS = ("repositories", "components", "pipelines", "simulations", "backups")
 
 
 def _sources(sources: dict[str, list[Any]], key: str, path: Path) -> list[SourceEvidence]:
@@ -329,11 +330,12 @@ class Snapshot:
     components: list[SourceEvidence] = field(default_factory=list)  # layer 10: packages, images, ops tools
     pipelines: list[SourceEvidence] = field(default_factory=list)  # layer 11: CI files and Dockerfiles
     simulations: list[SourceEvidence] = field(default_factory=list)  # layer 12: attack-simulation runs
+    backups: list[SourceEvidence] = field(default_factory=list)  # layer 9: backup plan and restore-drill records
 
     @property
     def empty(self) -> bool:
         return self.aws is None and not (self.hosts or self.nginx or self.tls or self.captures or self.repositories
-                                         or self.components or self.pipelines or self.simulations)
+                                         or self.components or self.pipelines or self.simulations or self.backups)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -382,4 +384,5 @@ class Snapshot:
             captures=[CaptureEvidence.from_json(c, f"{path}: captures[{i}]") for i, c in enumerate(captures)],
             repositories=_sources(sources, "repositories", path), components=_sources(sources, "components", path),
             pipelines=_sources(sources, "pipelines", path), simulations=_sources(sources, "simulations", path),
+            backups=_sources(sources, "backups", path),
         )

@@ -127,11 +127,21 @@ class Finding:
     verify: str
     found_at: datetime
     fingerprint: str = field(default="")
+    # Filled in after evaluation (see outsidein.lifecycle); never part of the fingerprint.
+    first_seen: datetime | None = None  # from the findings store: when this fingerprint was first seen
+    owner: str | None = None  # from the scope's [[owners]] rules (or the store)
+    state: str | None = None  # the store's lifecycle state: new, open, reopened or accepted
 
     @property
     def due(self) -> datetime | None:
+        """First seen + the severity's SLA (this audit's clock when there is no history)."""
         sla = self.severity.sla
-        return self.found_at + sla if sla else None
+        return (self.first_seen or self.found_at) + sla if sla else None
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Past its due date and not an accepted risk."""
+        due = self.due
+        return due is not None and due < now and self.state != "accepted"
 
 
 def fingerprint(check_id: str, resource: str, region: str | None, detail: str) -> str:

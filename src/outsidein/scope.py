@@ -49,6 +49,11 @@ class HostScope:
     probe_address: str | None = None  # address to try TCP connections to, from where outsidein runs
     probe_ports: tuple[int, ...] = ()  # extra ports to probe besides listening and dangerous ones
     process_environ: bool = True  # read secret-named variables of running processes (/proc/<pid>/environ)
+    # Layer 9: a host that runs database backups (its schedule and scripts are read); scripts and schedule
+    # files are paths on the host, besides the ones the schedule lines name.
+    backups: bool = False
+    backup_scripts: tuple[str, ...] = ()
+    backup_schedule_files: tuple[str, ...] = ()
 
     @property
     def ssh_target(self) -> tuple[str, str, int] | None:
@@ -200,12 +205,13 @@ class Scope:
     simulation: SimulationScope | None = None  # layer 12: the authorization for active tests ([simulation])
     store: StoreScope = field(default_factory=lambda: StoreScope())  # where audits are stored ([store])
     owners: tuple[OwnerRule, ...] = ()  # who owns a finding ([[owners]], first match wins)
+    backups: BackupsScope | None = None  # layer 9: backup buckets, schedule, restore drill ([backups])
 
     @property
     def has_targets(self) -> bool:
         """Anything to collect besides AWS."""
         return any((self.hosts, self.nginx, self.tls, self.certificates, self.captures, self.postgres,
-                    self.repositories, self.manifests, self.pipelines, self.ops_tools))
+                    self.repositories, self.manifests, self.pipelines, self.ops_tools, self.backups))
 
 
 _AWS_KEYS = {
@@ -237,7 +243,7 @@ def load_scope(path: Path) -> Scope:
 _HOST_KEYS: dict[str, type] = {
     "name": str, "address": str, "evidence": str, "environment": str, "identity_file": str, "known_hosts": str,
     "sudo": bool, "ssh_allowed_cidrs": list, "provisioning": list, "probe_address": str, "probe_ports": list,
-    "process_environ": bool,
+    "process_environ": bool, "backups": bool, "backup_scripts": list, "backup_schedule_files": list,
 }
 _NGINX_KEYS: dict[str, type] = {
     "name": str, "config": str, "environment": str, "url": str, "verify_tls": bool, "nginx_binary": str,
@@ -296,12 +302,23 @@ def _parse_host(entry: Any, index: int, where: str, path: Path | None) -> HostSc
         provisioning=tuple(_relative(path, p) for p in table.get("provisioning", [])),
         probe_address=table.get("probe_address"), probe_ports=tuple(ports),
         process_environ=table.get("process_environ", True),
+        backups=bool(table.get("backups") or table.get("backup_scripts") or table.get("backup_schedule_files")),
+        backup_scripts=_host_paths(table, "backup_scripts", at),
+        backup_schedule_files=_host_paths(table, "backup_schedule_files", at),
     )
     try:
         host.ssh_target  # noqa: B018 - validates the port
     except ValueError:
         raise ScopeError(f"{at}: address {address!r} has a port that is not a number") from None
     return host
+
+
+def _host_paths(table: dict[str, Any], key: str, at: str) -> tuple[str, ...]:
+    """Absolute paths on the host (read there, through the host's runner, or under files/ of a folder)."""
+    paths = table.get(key, [])
+    if not all(isinstance(p, str) and p.startswith("/") for p in paths):
+        raise ScopeError(f"{at}: {key} must be a list of absolute paths on the host")
+    return tuple(paths)
 
 
 def _parse_nginx(entry: Any, index: int, where: str, path: Path | None) -> NginxScope:
@@ -656,6 +673,106 @@ def _parse_simulation(data: Any, where: str) -> SimulationScope:
     )
 
 
+# ------------------------------------------------------------------------------------------------ backups
+# Layer 9: where the backups land, how fresh they must be, and the restore drill's source, key and scratch target.
+
+BACKUP_BUCKET_WORD = "backup"  # a bucket whose name holds this word is a backup bucket when discover is on
+
+
+@dataclass(frozen=True)
+class DrillScope:
+    """The restore drill (``outsidein drill restore``): what to restore, with which key, into which scratch database.
+
+    The guard: the target's database must be listed in ``scratch_databases`` and must not be the database of any
+    ``sources`` DSN (same host, port and name); anything else is refused before a byte is read.
+    """
+
+    source: str | None = None  # s3://bucket/key, s3://bucket/prefix/ (the newest object), or a file
+    key_env: str = "BACKUP_ENCRYPTION_KEY"  # environment variable holding the passphrase (never the value)
+    target: str | None = None  # libpq DSN or URL of the scratch PostgreSQL database
+    scratch_databases: tuple[str, ...] = ()  # database names marked scratch: the only ones a drill may write
+    sources: tuple[str, ...] = ()  # production DSNs: a target equal to one of these is refused
+    iterations: int = 100_000  # PBKDF2 iterations (openssl enc -iter)
+    expect: dict[str, int] = field(default_factory=dict, hash=False)  # table -> exact row count
+    expect_min: dict[str, int] = field(default_factory=dict, hash=False)  # table -> minimum row count
+    max_seconds: float = 3600.0  # the drill is bounded
+
+
+@dataclass(frozen=True)
+class BackupsScope:
+    """Backup buckets and what the audit expects of them (``[backups]``)."""
+
+    buckets: tuple[str, ...] = ()  # named backup buckets
+    prefixes: tuple[str, ...] = ()  # where the backup objects live in them ("postgres/"); default: everywhere
+    discover: bool = True  # also buckets whose name holds "backup" or tagged Backup=true / Purpose=backup
+    max_age_hours: float = 26.0  # the newest backup may be this old (daily full: 24 h + slack)
+    retention_days: int = 30  # RDS automated-backup retention at least this (playbook: 30 days hot)
+    archive_days: int = 365  # lifecycle expiry no earlier than this (playbook: 1 year archive)
+    drill_max_age_days: int = 30  # a successful restore drill at least this recently (playbook: monthly)
+    drill_log: Path | None = None  # JSON lines; default .outsidein/drills.jsonl next to the scope file
+    environment: str | None = None
+    drill: DrillScope = field(default_factory=DrillScope)
+
+
+_BACKUPS_KEYS: dict[str, type] = {"buckets": list, "prefixes": list, "discover": bool, "max_age_hours": object,
+                                  "retention_days": int, "archive_days": int, "drill_max_age_days": int,
+                                  "drill_log": str, "environment": str, "drill": dict}
+_DRILL_KEYS: dict[str, type] = {"source": str, "key_env": str, "target": str, "scratch_databases": list,
+                                "sources": list, "iterations": int, "expect": dict, "expect_min": dict,
+                                "max_seconds": object}
+
+
+def _counts(table: Any, at: str) -> dict[str, int]:
+    if not isinstance(table, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                              for v in table.values()):
+        raise ScopeError(f"{at} must be a table of table names to row counts ({{orders = 1000}})")
+    return {str(k): int(v) for k, v in table.items()}
+
+
+def _parse_drill(data: Any, where: str) -> DrillScope:
+    at = f"{where}: [backups.drill]"
+    table = _check_keys(data, _DRILL_KEYS, at)
+    for key in ("scratch_databases", "sources"):
+        if not all(isinstance(v, str) and v for v in table.get(key, [])):
+            raise ScopeError(f"{at}: {key} must be a list of strings")
+    key_env = table.get("key_env", "BACKUP_ENCRYPTION_KEY")
+    if not key_env.replace("_", "").isalnum():
+        raise ScopeError(f"{at}: key_env must be the name of an environment variable, not {key_env!r}")
+    return DrillScope(
+        source=table.get("source"), key_env=key_env, target=table.get("target"),
+        scratch_databases=tuple(table.get("scratch_databases", [])), sources=tuple(table.get("sources", [])),
+        iterations=int(_number(table.get("iterations", 100_000), int, 1, 10_000_000, f"{at}: iterations")),
+        expect=_counts(table.get("expect", {}), f"{at}: expect"),
+        expect_min=_counts(table.get("expect_min", {}), f"{at}: expect_min"),
+        max_seconds=_number(table.get("max_seconds", 3600.0), float, 1, 86_400, f"{at}: max_seconds"),
+    )
+
+
+def _parse_backups(data: Any, where: str, path: Path | None) -> BackupsScope:
+    at = f"{where}: [backups]"
+    table = _check_keys(data, _BACKUPS_KEYS, at)
+    for key in ("buckets", "prefixes"):
+        if not all(isinstance(v, str) and v for v in table.get(key, [])):
+            raise ScopeError(f"{at}: {key} must be a list of strings")
+    for key in ("retention_days", "archive_days", "drill_max_age_days"):
+        if table.get(key, 1) < 1:
+            raise ScopeError(f"{at}: {key} must be at least 1")
+    if table.get("drill_log"):
+        log = _relative(path, table["drill_log"])
+    elif path is not None:
+        log = path.parent / ".outsidein" / "drills.jsonl"
+    else:
+        log = None
+    return BackupsScope(
+        buckets=tuple(table.get("buckets", [])), prefixes=tuple(table.get("prefixes", [])),
+        discover=table.get("discover", True),
+        max_age_hours=_number(table.get("max_age_hours", 26.0), float, 1, 24 * 366, f"{at}: max_age_hours"),
+        retention_days=table.get("retention_days", 30), archive_days=table.get("archive_days", 365),
+        drill_max_age_days=table.get("drill_max_age_days", 30), drill_log=log,
+        environment=table.get("environment"), drill=_parse_drill(table.get("drill", {}), where),
+    )
+
+
 def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
     entries = data.get(key, [])
     if not isinstance(entries, list):
@@ -666,7 +783,7 @@ def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
 def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
     where = str(path) if path else "scope"
     known = ("aws", "hosts", "nginx", "tls", "certificates", "captures", "postgres", "repositories", "manifests",
-             "pipelines", "ops_tools", "osv", "baseline", "store", "owners", "simulation")
+             "pipelines", "ops_tools", "osv", "baseline", "store", "owners", "simulation", "backups")
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ScopeError(f"{where}: unknown section or key {unknown[0]!r} (known: {', '.join(known)})")
@@ -691,6 +808,8 @@ def parse_scope(data: dict[str, Any], path: Path | None = None) -> Scope:
     }
     if "simulation" in data:
         others["simulation"] = _parse_simulation(data["simulation"], where)
+    if "backups" in data:
+        others["backups"] = _parse_backups(data["backups"], where, path)
     baseline = data.get("baseline")
     if baseline is not None:
         if not isinstance(baseline, str) or not baseline:

@@ -31,7 +31,7 @@ from outsidein.aws.reads import (
     ApiRead,
 )
 from outsidein.evidence import GLOBAL, AwsEvidence
-from outsidein.scope import AwsScope
+from outsidein.scope import AwsScope, BackupsScope
 from outsidein.secrets.aws import sanitize
 
 ACCESS_DENIED_CODES = {
@@ -94,8 +94,10 @@ def _endpoint_overridden(scope: AwsScope) -> bool:
 class AwsCollector:
     """Reads one account across the scope's regions, concurrently, counting every HTTP request."""
 
-    def __init__(self, scope: AwsScope, max_workers: int = 16, session: boto3.Session | None = None) -> None:
+    def __init__(self, scope: AwsScope, max_workers: int = 16, session: boto3.Session | None = None,
+                 backups: BackupsScope | None = None) -> None:
         self.scope = scope
+        self.backups = backups  # layer 9: with a [backups] section, the backup buckets are read too
         self.max_workers = max_workers
         self.session = self._session(session)
         self.regions = scope.regions or (self.session.region_name or DEFAULT_REGION,)
@@ -268,6 +270,10 @@ class AwsCollector:
                 for future in done:
                     region, call = pending.pop(future)
                     data = future.result()
+                    if call == "s3.list_buckets" and self.backups is not None:
+                        from outsidein.backups.aws import collect_backup_buckets
+
+                        pending[pool.submit(collect_backup_buckets, self, evidence, self.backups)] = (GLOBAL, "")
                     for read, name, params in self._follow_ups(call, data):
                         pending[pool.submit(self._store, evidence, read, region, name,
                                             partial(self._read, read, region, **params))] = (region, read.call)

@@ -240,6 +240,8 @@ class DataStore:
     subnet_ids: tuple[str, ...]
     vpc_id: str | None
     tags: dict[str, str]
+    backup_retention_days: int | None = None  # RDS automated backups (0: off); None: the service has none
+    latest_restorable: str | None = None  # RDS LatestRestorableTime (ISO 8601), when automated backups run
 
 
 @dataclass(frozen=True)
@@ -509,7 +511,9 @@ def _parse_data_stores(read: _Reader, inv: RegionInventory) -> None:
         inv.data_stores.append(DataStore(
             "RDS", raw["DBInstanceIdentifier"], str(raw.get("Engine", "")), bool(raw.get("PubliclyAccessible")),
             tuple(s["SubnetIdentifier"] for s in group.get("Subnets", []) if s.get("SubnetIdentifier")),
-            group.get("VpcId"), tags_of(raw, "TagList")))
+            group.get("VpcId"), tags_of(raw, "TagList"),
+            backup_retention_days=int(raw.get("BackupRetentionPeriod") or 0),
+            latest_restorable=raw.get("LatestRestorableTime")))
     cache_groups = {g["CacheSubnetGroupName"]: g
                     for g in read.items("elasticache.describe_cache_subnet_groups", "CacheSubnetGroups")}
     for raw in read.items("elasticache.describe_cache_clusters", "CacheClusters"):

@@ -84,6 +84,23 @@ CREDENTIAL_REPORT = ApiRead("iam", "get_credential_report", "get-credential-repo
 CALLER_IDENTITY = ApiRead("sts", "get_caller_identity", "get-caller-identity", "Account", paginated=False)
 
 PER_BUCKET_READS = (S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK, S3_BUCKET_ACL)
+
+# Layer 9: read only for backup buckets (named in [backups], or found by name or tag; see outsidein.backups.aws).
+S3_BUCKET_TAGGING = ApiRead("s3", "get_bucket_tagging", "get-bucket-tagging", "TagSet", paginated=False)
+S3_BUCKET_ENCRYPTION = ApiRead("s3", "get_bucket_encryption", "get-bucket-encryption",
+                               "ServerSideEncryptionConfiguration", paginated=False)
+S3_BUCKET_VERSIONING = ApiRead("s3", "get_bucket_versioning", "get-bucket-versioning", "Status", paginated=False)
+S3_OBJECT_LOCK = ApiRead("s3", "get_object_lock_configuration", "get-object-lock-configuration",
+                         "ObjectLockConfiguration", paginated=False)
+S3_BUCKET_LIFECYCLE = ApiRead("s3", "get_bucket_lifecycle_configuration", "get-bucket-lifecycle-configuration",
+                              "Rules", paginated=False)
+S3_BUCKET_LOGGING = ApiRead("s3", "get_bucket_logging", "get-bucket-logging", "LoggingEnabled", paginated=False)
+S3_LIST_OBJECTS = ApiRead("s3", "list_objects_v2", "list-objects-v2", "Contents",
+                          {"PaginationConfig": {"PageSize": 1000}})
+KMS_DESCRIBE_KEY = ApiRead("kms", "describe_key", "describe-key", "KeyMetadata", paginated=False)
+BACKUP_BUCKET_READS = (S3_BUCKET_ENCRYPTION, S3_BUCKET_VERSIONING, S3_OBJECT_LOCK, S3_BUCKET_LIFECYCLE,
+                       S3_BUCKET_LOGGING, S3_LIST_OBJECTS)
+BACKUP_BUCKETS = "outsidein.backup_buckets"  # pseudo-call: {"buckets": {name: why it is a backup bucket}}
 PER_RESOURCE_READS = (MQ_DESCRIBE_BROKER, *PER_BUCKET_READS)
 SINGLE_GLOBAL_READS = (S3CONTROL_PUBLIC_ACCESS_BLOCK, CREDENTIAL_REPORT, CALLER_IDENTITY)
 ALL_READS = REGIONAL_READS + GLOBAL_READS + PER_RESOURCE_READS + SINGLE_GLOBAL_READS
@@ -93,4 +110,8 @@ ABSENT_CODES = {
     "s3.get_bucket_policy": {"NoSuchBucketPolicy"},
     "s3.get_public_access_block": {"NoSuchPublicAccessBlockConfiguration"},
     "s3control.get_public_access_block": {"NoSuchPublicAccessBlockConfiguration"},
+    "s3.get_bucket_tagging": {"NoSuchTagSet"},
+    "s3.get_bucket_encryption": {"ServerSideEncryptionConfigurationNotFoundError"},
+    "s3.get_object_lock_configuration": {"ObjectLockConfigurationNotFoundError"},
+    "s3.get_bucket_lifecycle_configuration": {"NoSuchLifecycleConfiguration"},
 }

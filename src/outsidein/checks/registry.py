@@ -25,6 +25,7 @@ REPOSITORY = "repository"  # one repository's secrets and hygiene (layer 5)
 COMPONENTS = "components"  # one inventory of packages, images or an ops tool's version (layer 10)
 PIPELINE = "pipeline"  # one set of CI files and Dockerfiles (layer 11)
 SIMULATION = "simulation"  # one attack-simulation run against an authorized target (layer 12)
+BACKUPS = "backups"  # the [backups] plan joined with the AWS inventory and the restore-drill log (layer 9)
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def review_items(inv: AwsInventory) -> list[ReviewItem]:
 
 # Check modules, one per layer or topic; importing one registers its checks.
 LAYER_MODULES = ("security_groups", "host_firewall", "vpc", "iam", "nginx", "tls", "transit", "secrets", "simulation",
-                 "pipelines", "components")
+                 "pipelines", "components", "backups")
 
 
 def all_checks() -> list[Check]:

@@ -44,8 +44,10 @@ if TYPE_CHECKING:
 SHOWN = 5
 
 
-def _where(facts: RepositoryFacts, file: str) -> str:
-    return f"{facts.name}:{file}"
+def _where(facts: RepositoryFacts, file: str, line: int | None = None, commit: str | None = None) -> str:
+    """A file of the repository as ``<repository path>/<file>[:line][@commit]``, like every path:line resource."""
+    where = f"{facts.path.rstrip('/')}/{file}" if facts.path else f"{facts.name}:{file}"
+    return where + (f":{line}" if line else "") + (f"@{commit[:12]}" if commit else "")
 
 
 @target_check(
@@ -56,8 +58,11 @@ def _where(facts: RepositoryFacts, file: str) -> str:
     verify="gitleaks detect --no-git --source {resource} --redact  # expect: no leaks found",
 )
 def secrets_in_tree(facts: RepositoryFacts) -> Iterator[Result]:
+    dockerfile_lines = {(item.file, item.line) for item in facts.dockerfiles}  # secrets-dockerfile-env reports them
     for hit in sorted(facts.tree, key=lambda h: (h.file, h.line)):
-        yield fail("secrets-in-tree", _where(facts, hit.file), f"line {hit.line}: {hit.rule} {hit.masked}",
+        if (hit.file, hit.line) in dockerfile_lines:
+            continue
+        yield fail("secrets-in-tree", _where(facts, hit.file, hit.line), f"{hit.rule} {hit.masked}",
                    environment=facts.environment,
                    verify=f"gitleaks detect --no-git --source {facts.path}/{hit.file} --redact  # expect no leaks")
     if not facts.tree:
@@ -79,9 +84,8 @@ def secrets_in_history(facts: RepositoryFacts) -> Iterator[Result]:
         if hit.fingerprint in in_tree or hit.fingerprint in seen:
             continue
         seen.add(hit.fingerprint)
-        yield fail("secrets-in-history", _where(facts, hit.file),
-                   f"{hit.rule} {hit.masked} added in commit {(hit.commit or '?')[:12]} at line {hit.line}; "
-                   "no longer in HEAD: rotate it",
+        yield fail("secrets-in-history", _where(facts, hit.file, hit.line, hit.commit),
+                   f"{hit.rule} {hit.masked} added in commit {(hit.commit or '?')[:12]}; no longer in HEAD: rotate it",
                    environment=facts.environment,
                    verify=f"git -C {facts.path} log --all --oneline -S '{hit.masked[:4]}' -- '{hit.file}'  "
                           "# then prove the old credential is revoked")
@@ -123,7 +127,7 @@ def secrets_gitignore(facts: RepositoryFacts) -> Iterator[Result]:
     uncovered = [pattern for pattern, covered in facts.gitignore.items() if not covered]
     if uncovered:
         where = "" if facts.gitignore_present else " (no .gitignore at the root)"
-        yield fail("secrets-gitignore", facts.name, f"not ignored: {', '.join(uncovered)}{where}",
+        yield fail("secrets-gitignore", _where(facts, ".gitignore"), f"not ignored: {', '.join(uncovered)}{where}",
                    environment=facts.environment)
     else:
         yield passed("secrets-gitignore", facts.name, environment=facts.environment)
@@ -142,7 +146,8 @@ def secrets_precommit_scan(facts: RepositoryFacts) -> Iterator[Result]:
         return
     read = f"{', '.join(facts.precommit_files)} name(s) no secret scanner" if facts.precommit_files else \
         "no .pre-commit-config.yaml, lefthook or husky hook"
-    yield fail("secrets-precommit-scan", facts.name, read, environment=facts.environment)
+    yield fail("secrets-precommit-scan", _where(facts, ".pre-commit-config.yaml"), read,
+               environment=facts.environment)
 
 
 @target_check(
@@ -155,8 +160,8 @@ def secrets_precommit_scan(facts: RepositoryFacts) -> Iterator[Result]:
 def secrets_dockerfile_env(facts: RepositoryFacts) -> Iterator[Result]:
     for item in facts.dockerfiles:
         value = f" = {item.value}" if item.value else ""
-        yield fail("secrets-dockerfile-env", _where(facts, item.file),
-                   f"line {item.line}: {item.instruction} {item.name}{value}", environment=facts.environment,
+        yield fail("secrets-dockerfile-env", _where(facts, item.file, item.line),
+                   f"{item.instruction} {item.name}{value}", environment=facts.environment,
                    severity=Severity.CRITICAL if item.value else None)
     if not facts.dockerfiles:
         yield passed("secrets-dockerfile-env", facts.name, environment=facts.environment)

@@ -206,6 +206,10 @@ class HostCollector:
                 evidence.files[path] = self._file(path)
             if self.scope.process_environ:
                 evidence.files[environ.KEY] = self._process_environ()
+            if self.scope.backups or self.scope.backup_scripts:  # layer 9: backup timers, cron lines and scripts
+                from outsidein.backups.host import collect_backup_evidence
+
+                collect_backup_evidence(self, evidence)
         except HostUnreachable as exc:
             evidence.error = f"unreachable: {exc}"
             evidence.commands, evidence.files = {}, {}
@@ -322,6 +326,10 @@ def load_host_folder(scope: HostScope) -> HostEvidence:
                                                                                          errors="replace")))
         else:
             evidence.files[environ.KEY] = Record(error=f"not provided: no {environ.FOLDER_FILE} in {folder}")
+    if scope.backups or scope.backup_scripts:  # layer 9: saved schedule outputs and scripts
+        from outsidein.backups.host import load_backup_folder
+
+        load_backup_folder(scope, evidence)
     evidence.provisioning = read_provisioning(scope.provisioning)
     return evidence
 

@@ -126,6 +126,7 @@ class HostFacts:
     ipv6_missing: str | None = None  # why the IPv6 rules are unknown
     process_environ: list[environ.EnvSecret] = field(default_factory=list)  # masked secret-named variables
     process_environ_unreadable: int = 0  # processes whose environment could not be read
+    backups: Any = None  # layer 9: outsidein.backups.host.BackupHostFacts, None when not a backup host
 
     def pipeline(self, family: str) -> fw.Pipeline | None:
         return self.ipv4 if family == fw.IPV4 else self.ipv6
@@ -387,6 +388,12 @@ def _ruleset(facts: HostFacts, key: str, text: str | None, family: str | None) -
 def parse_host(evidence: HostEvidence) -> HostFacts:
     """Everything the layer-2 checks read about one host (never raises)."""
     facts = HostFacts(evidence.name, evidence.environment, evidence.origin)
+    try:
+        from outsidein.backups.host import parse_backup_host
+
+        facts.backups = parse_backup_host(evidence)
+    except Exception as exc:  # a backup host whose evidence cannot be parsed is not assessed, never PASS
+        facts.missing["backups"] = f"backup evidence could not be parsed ({type(exc).__name__}: {exc})"
     try:
         _process_environ(evidence, facts)
         _parse(evidence, facts)

@@ -61,9 +61,10 @@ SLA_BUCKETS = ("overdue", "due within 24 h", "due within 7 d", "due within 30 d"
 
 
 def sla_bucket(finding: Finding, now: datetime) -> str:
-    """Where a finding's due date falls relative to the audit clock."""
+    """Where a finding's due date (first seen + SLA) falls relative to the audit clock; an accepted risk has
+    no deadline while its acceptance holds."""
     due = finding.due
-    if due is None:
+    if due is None or finding.state == "accepted":
         return "no deadline"
     left = due - now
     if left < timedelta(0):
@@ -90,9 +91,13 @@ def utc_text(moment: datetime) -> str:
 
 
 def owner_of(finding: Finding) -> str:
-    """The finding's owner once ownership exists; ``unassigned`` until then."""
-    owner = getattr(finding, "owner", None)
-    return str(owner) if owner else "unassigned"
+    """The finding's owner (the store's, or the scope's ``[[owners]]`` rules); ``unassigned`` without one."""
+    return finding.owner or "unassigned"
+
+
+def first_seen_text(finding: Finding) -> str:
+    """The date the finding was first seen (this audit's, without a store)."""
+    return (finding.first_seen or finding.found_at).astimezone(UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class Ticket:
     resources: tuple[str, ...]
     findings: int
     remediation: str
+    overdue: int = 0  # how many of its findings are past their due date
 
 
 def tickets(report: AuditReport) -> list[Ticket]:
@@ -124,8 +130,9 @@ def tickets(report: AuditReport) -> list[Ticket]:
             severity=max((f.severity for f in items), key=lambda s: s.rank), due=min(dues) if dues else None,
             owner=", ".join(owners) or "unassigned", resources=tuple(dict.fromkeys(f.resource for f in items)),
             findings=len(items), remediation=items[0].remediation,
+            overdue=sum(1 for f in items if f.is_overdue(report.evaluated_at)),
         ))
-    out.sort(key=lambda t: (-t.severity.rank, t.layer, t.check_id, t.environment))
+    out.sort(key=lambda t: (not t.overdue, -t.severity.rank, t.layer, t.check_id, t.environment))
     return out
 
 

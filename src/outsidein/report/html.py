@@ -8,7 +8,17 @@ from html import escape
 
 from outsidein.audit import AuditReport
 from outsidein.models import Finding, Severity
-from outsidein.report.common import SLA_BUCKETS, due_text, severity_counts, sla_bucket, sla_buckets, tickets, utc_text
+from outsidein.report.common import (
+    SLA_BUCKETS,
+    due_text,
+    first_seen_text,
+    owner_of,
+    severity_counts,
+    sla_bucket,
+    sla_buckets,
+    tickets,
+    utc_text,
+)
 
 SEVERITY_COLOR = {
     Severity.CRITICAL: "#b42318",
@@ -54,6 +64,7 @@ th { font-size:12px; color:var(--muted); text-transform:uppercase; letter-spacin
 td.num { text-align:right; font-variant-numeric:tabular-nums; color:var(--muted); }
 .pill { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px; font-weight:600;
         color:#fff; white-space:nowrap; }
+tr.overdue td { background:#fef3f2; }
 .pass { background:#12b76a; } .fail { background:#d92d20; } .review { background:#f79009; }
 .sev { display:inline-block; min-width:74px; text-align:center; padding:1px 6px; border-radius:4px;
        font-size:11px; font-weight:700; color:#fff; background:var(--c); }
@@ -174,13 +185,18 @@ def _charts(report: AuditReport) -> str:
 
 
 def _finding_row(f: Finding, now_bucket: str) -> str:
-    return (f'<tr data-severity="{f.severity.value}">'
+    overdue = now_bucket == "overdue"
+    bucket = '<span class="pill fail">OVERDUE</span>' if overdue else e(now_bucket)
+    state = f'<div class="muted">{e(f.state)}</div>' if f.state else ""
+    marked = ' class="overdue"' if overdue else ""
+    return (f'<tr data-severity="{f.severity.value}"{marked}>'
             f'<td><span class="sev" style="--c:{SEVERITY_COLOR[f.severity]}">{f.severity.value}</span></td>'
             f'<td class="num">{f.layer:02d}</td>'
             f'<td><code title="{e(f.title)}">{e(f.check_id)}</code></td>'
             f'<td class="res">{e(f.resource)}</td><td class="nw">{e(f.environment or "-")}</td>'
             f'<td class="nw">{e(f.region or "-")}</td>'
-            f'<td class="nw">{e(due_text(f))}<div class="muted">{e(now_bucket)}</div></td>'
+            f'<td class="nw">{e(due_text(f))}<div class="muted">{bucket}</div></td>'
+            f'<td class="nw">{e(first_seen_text(f))}{state}</td><td class="nw">{e(owner_of(f))}</td>'
             f'<td class="detail">{e(f.title)}: {e(f.detail)}<details><summary>fix &amp; verify</summary>'
             f"{e(f.remediation)}<pre>{e(f.verify)}</pre></details></td></tr>")
 
@@ -193,12 +209,18 @@ def _findings(report: AuditReport) -> str:
         f'<label><input type="checkbox" value="{s.value}" checked> '
         f'<span class="sev" style="--c:{SEVERITY_COLOR[s]}">{s.value}</span> {counts[s]}</label>'
         for s in Severity if counts[s])
-    rows = "".join(_finding_row(f, sla_bucket(f, report.evaluated_at)) for f in report.findings)
+    now = report.evaluated_at
+    ordered = sorted(report.findings, key=lambda f: not f.is_overdue(now))  # escalated: overdue first
+    rows = "".join(_finding_row(f, sla_bucket(f, now)) for f in ordered)
+    overdue = sum(1 for f in ordered if f.is_overdue(now))
+    escalated = (f'<p><span class="pill fail">OVERDUE</span> {overdue} finding(s) past their due date (first seen '
+                 "+ SLA), listed first.</p>" if overdue else "")
     return (f'<section id="findings"><h2>Findings <span class="count"><span id="shown">{len(report.findings)}'
-            f"</span> of {len(report.findings)} shown</span></h2>"
+            f"</span> of {len(report.findings)} shown</span></h2>{escalated}"
             f'<div class="filters">{boxes}<input id="q" type="search" placeholder="filter: resource, check, '
             'env…"></div><div class="scroll"><table><thead><tr><th>Severity</th><th>L</th>'
-            "<th>Check</th><th>Resource</th><th>Env</th><th>Region</th><th>Due</th><th>Detail</th></tr></thead>"
+            "<th>Check</th><th>Resource</th><th>Env</th><th>Region</th><th>Due</th><th>First seen</th><th>Owner</th>"
+            "<th>Detail</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></div></section>")
 
 
@@ -212,10 +234,12 @@ def _tickets(report: AuditReport) -> str:
         if len(t.resources) > 8:
             more = "".join(f'<div class="res">{e(r)}</div>' for r in t.resources[8:])
             resources += f"<details><summary>{len(t.resources) - 8} more</summary>{more}</details>"
-        due = utc_text(t.due) if t.due else "as scheduled"
+        due = e(utc_text(t.due) if t.due else "as scheduled")
+        if t.overdue:
+            due += f'<div><span class="pill fail">OVERDUE</span> {t.overdue}</div>'
         rows.append(f'<tr><td><span class="sev" style="--c:{SEVERITY_COLOR[t.severity]}">{t.severity.value}</span>'
                     f"</td><td><code>{e(t.check_id)}</code><div class=\"muted\">{e(t.title)}</div></td>"
-                    f"<td>{e(t.environment)}</td><td style=\"white-space:nowrap\">{e(due)}</td>"
+                    f"<td>{e(t.environment)}</td><td style=\"white-space:nowrap\">{due}</td>"
                     f'<td>{e(t.owner)}</td><td class="num">{t.findings}</td>'
                     f'<td class="resources">{resources}</td></tr>')
     return (f'<section id="tickets"><h2>Tickets <span class="count">{len(items)}: one per check × environment'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from outsidein.audit import AuditReport
@@ -12,7 +13,8 @@ from outsidein.models import Finding, Severity
 SCHEMA = "outsidein-report/1"
 
 
-def finding_json(f: Finding) -> dict[str, Any]:
+def finding_json(f: Finding, now: datetime) -> dict[str, Any]:
+    """One finding; ``now`` is the audit clock its ``overdue`` is judged against."""
     due = f.due
     return {
         "fingerprint": f.fingerprint,
@@ -27,7 +29,11 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "remediation": f.remediation,
         "verify": f.verify,
         "found_at": f.found_at.isoformat(),
+        "first_seen": (f.first_seen or f.found_at).isoformat(),
         "due": due.isoformat() if due else None,
+        "overdue": f.is_overdue(now),
+        "owner": f.owner or "unassigned",
+        "state": f.state,
     }
 
 
@@ -47,6 +53,7 @@ def report_json(report: AuditReport) -> dict[str, Any]:
             "findings": {s.value: counts[s.value] for s in Severity},
             "not_assessed": len(report.not_assessed),
             "passed": sum(report.passed.values()),
+            "overdue": len(report.overdue()),
         },
         "layers": [
             {"number": ls.layer.number, "name": ls.layer.domain, "risk_area": ls.layer.risk_area,
@@ -54,7 +61,7 @@ def report_json(report: AuditReport) -> dict[str, Any]:
              "passed": ls.passed}
             for ls in report.layers
         ],
-        "findings": [finding_json(f) for f in report.findings],
+        "findings": [finding_json(f, report.evaluated_at) for f in report.findings],
         "not_assessed": [
             {"check_id": check.meta.id, "layer": check.meta.layer, "title": check.meta.title,
              "resource": result.resource, "region": result.region, "reason": result.reason}
@@ -66,7 +73,8 @@ def report_json(report: AuditReport) -> dict[str, Any]:
             for item in report.review
         ],
         "suppressed": [
-            {**finding_json(s.finding), "baseline_status": s.entry.status, "baseline_reason": s.entry.reason,
+            {**finding_json(s.finding, report.evaluated_at), "baseline_status": s.entry.status,
+             "baseline_reason": s.entry.reason,
              "baseline_expires": s.entry.expires.isoformat() if s.entry.expires else None}
             for s in report.suppressed
         ],

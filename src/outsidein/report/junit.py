@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 
 from outsidein.audit import AuditReport
 from outsidein.models import Finding, Result, Status, fingerprint
-from outsidein.report.common import due_text
+from outsidein.report.common import due_text, owner_of
 
 
 @dataclass
@@ -25,11 +25,12 @@ class _Case:
     results: list[Result] = field(default_factory=list)
 
 
-def _failure_text(findings: list[Finding]) -> str:
+def _failure_text(findings: list[Finding], now: datetime) -> str:
     lines = []
     for f in findings:
-        lines += [f"{f.severity.value}  due {due_text(f)}  env {f.environment or '-'}  region {f.region or '-'}",
-                  f"  {f.detail}"]
+        mark = "OVERDUE  " if f.is_overdue(now) else ""
+        lines += [f"{mark}{f.severity.value}  due {due_text(f)}  owner {owner_of(f)}  env {f.environment or '-'}  "
+                  f"region {f.region or '-'}", f"  {f.detail}"]
     first = findings[0]
     lines += ["", f"fix:    {first.remediation}", f"verify: {first.verify}"]
     return "\n".join(lines)
@@ -69,7 +70,7 @@ def report_junit(report: AuditReport) -> ET.Element:
                 if len(findings) > 1:
                     message += f" (and {len(findings) - 1} more)"
                 failure = ET.SubElement(element, "failure", message=message, type=worst.severity.value)
-                failure.text = _failure_text(findings)
+                failure.text = _failure_text(findings, report.evaluated_at)
                 counts["failures"] += 1
                 continue
             failed = [r for r in case.results if r.status is Status.FAIL]

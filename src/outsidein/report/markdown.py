@@ -1,17 +1,19 @@
 """Markdown for a pull-request or issue comment (GitHub-flavoured).
 
-The twelve-row dashboard, then findings grouped by severity (worst first; long groups collapsed in
-``<details>``), then how to fix and verify each failing check, then what was not assessed. The whole comment
+The twelve-row dashboard, then overdue findings (escalated), then the rest grouped by severity (worst first;
+long groups collapsed in ``<details>``), then how to fix and verify each failing check, then what was not
+assessed. The whole comment
 stays under GitHub's 65,536-character limit: rows that do not fit are left out and a note says how many.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from outsidein.audit import AuditReport
 from outsidein.models import Finding, Severity
-from outsidein.report.common import by_severity, due_text, utc_text
+from outsidein.report.common import by_severity, due_text, owner_of, utc_text
 
 GITHUB_COMMENT_LIMIT = 65_536
 COLLAPSE_AFTER = 10  # a severity group longer than this is collapsed
@@ -59,17 +61,20 @@ class _Budget:
         self.used += len(text) + 1
 
 
-def _finding_row(f: Finding) -> str:
-    return (f"| `{cell(f.check_id)}` | {cell(f.resource)} | {cell(f.environment)} | {cell(f.region)} | "
-            f"{due_text(f)} | {cell(f.detail)} |")
+def _finding_row(f: Finding, now: datetime, with_severity: bool = False) -> str:
+    due = f"**OVERDUE** {due_text(f)}" if f.is_overdue(now) else due_text(f)
+    severity = f"| {f.severity.value} " if with_severity else ""
+    return (f"{severity}| `{cell(f.check_id)}` | {cell(f.resource)} | {cell(f.environment)} | {cell(f.region)} | "
+            f"{cell(owner_of(f))} | {due} | {cell(f.detail)} |")
 
 
 def render_markdown(report: AuditReport, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     out = _Budget(limit)
     findings = report.findings
     counts = ", ".join(f"{len(items)} {s.value}" for s, items in by_severity(findings))
+    late = len(report.overdue())
     out.force(f"## outsidein audit: {len(findings)} finding{'s' if len(findings) != 1 else ''}"
-              + (f" ({counts})" if counts else ""))
+              + (f" ({counts})" if counts else "") + (f", **{late} overdue**" if late else ""))
     out.force("")
     scope = [f"evidence: {cell(report.source)}", f"at {utc_text(report.evaluated_at)}"]
     if report.account_id:
@@ -91,7 +96,17 @@ def render_markdown(report: AuditReport, limit: int = GITHUB_COMMENT_LIMIT) -> s
     if not findings:
         out.force("No findings.")
         out.force("")
-    for severity, items in by_severity(findings):
+    now = report.evaluated_at
+    overdue = [f for f in findings if f.is_overdue(now)]
+    if overdue and out.add(f"### OVERDUE ({len(overdue)}): escalated, past first seen + SLA") and out.add(""):
+        out.force("| Severity | Check | Resource | Env | Region | Owner | Due | Detail |")
+        out.force("|---|---|---|---|---|---|---|---|")
+        for f in overdue:
+            if not out.add(_finding_row(f, now, with_severity=True)):
+                break
+            shown += 1
+        out.force("")
+    for severity, items in by_severity([f for f in findings if not f.is_overdue(now)]):
         if out.full:
             break
         heading = f"### {severity.value} ({len(items)}): {SLA_TEXT[severity]}"
@@ -101,10 +116,10 @@ def render_markdown(report: AuditReport, limit: int = GITHUB_COMMENT_LIMIT) -> s
         if collapse:
             out.force(f"<details><summary>{len(items)} {severity.value} findings</summary>")
             out.force("")
-        out.force("| Check | Resource | Env | Region | Due | Detail |")
-        out.force("|---|---|---|---|---|---|")
+        out.force("| Check | Resource | Env | Region | Owner | Due | Detail |")
+        out.force("|---|---|---|---|---|---|---|")
         for f in items:
-            if not out.add(_finding_row(f)):
+            if not out.add(_finding_row(f, now)):
                 break
             shown += 1
         out.force("")

@@ -37,7 +37,7 @@ def finding_event(f: Finding, report: AuditReport, source: str | None = None,
                   status: tuple[int, str] = STATUS_NEW, suppression: str | None = None) -> dict[str, Any]:
     severity_id, severity = SEVERITY_ID[f.severity]
     layer = LAYER_BY_NUMBER.get(f.layer)
-    found_ms = int(f.found_at.timestamp() * 1000)
+    found_ms = int((f.first_seen or f.found_at).timestamp() * 1000)
     resource: dict[str, Any] = {"uid": f.resource, "name": f.resource}
     if source:
         resource["type"] = source
@@ -81,7 +81,8 @@ def finding_event(f: Finding, report: AuditReport, source: str | None = None,
         "unmapped": {
             "outsidein": {"severity": f.severity.value, "layer": f.layer, "environment": f.environment,
                           "due": due.isoformat() if due else None, "verify": f.verify,
-                          "source": report.source},
+                          "source": report.source, "owner": f.owner or "unassigned", "state": f.state,
+                          "overdue": f.is_overdue(report.evaluated_at)},
         },
     }
     if suppression:

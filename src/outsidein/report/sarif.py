@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -75,7 +75,7 @@ def _rule(f: Finding, template: str, default: Severity) -> dict[str, Any]:
     }
 
 
-def _result(f: Finding, rule_index: int, root: Path) -> dict[str, Any]:
+def _result(f: Finding, rule_index: int, root: Path, now: datetime) -> dict[str, Any]:
     due = f.due
     return {
         "ruleId": f.check_id,
@@ -92,6 +92,10 @@ def _result(f: Finding, rule_index: int, root: Path) -> dict[str, Any]:
             "environment": f.environment,
             "region": f.region,
             "due": due.isoformat() if due else None,
+            "first_seen": (f.first_seen or f.found_at).isoformat(),
+            "overdue": f.is_overdue(now),
+            "owner": f.owner or "unassigned",
+            "state": f.state,
             "verify": f.verify,
         },
     }
@@ -110,7 +114,7 @@ def report_sarif(report: AuditReport, root: Path | None = None) -> dict[str, Any
             rules.append(_rule(f, templates.get(f.check_id, f.verify), defaults.get(f.check_id, f.severity)))
     results = []
     for f, entry in everything:
-        result = _result(f, index[f.check_id], root)
+        result = _result(f, index[f.check_id], root, report.evaluated_at)
         if entry is not None:
             justification = f"{entry.status}: {entry.reason}"
             if entry.expires:

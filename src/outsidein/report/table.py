@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from outsidein.audit import AuditReport
 from outsidein.models import Finding, Severity
+from outsidein.report.common import first_seen_text, owner_of
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -19,9 +22,12 @@ SEVERITY_STYLE = {
 STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "REVIEW": "bold yellow"}
 
 
-def _due(f: Finding) -> str:
+def _due(f: Finding, now: datetime) -> Text:
     due = f.due
-    return due.strftime("%Y-%m-%d %H:%M") if due else "as scheduled"
+    text = Text(due.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if due else "as scheduled")
+    if f.is_overdue(now):
+        text = Text("OVERDUE ", style="bold white on red") + text
+    return text
 
 
 def dashboard(report: AuditReport) -> Table:
@@ -38,12 +44,16 @@ def dashboard(report: AuditReport) -> Table:
 
 
 def findings_view(report: AuditReport) -> Group:
-    """Findings grouped by check (worst first within each layer), one row per resource."""
-    groups: dict[str, list[Finding]] = {}
+    """Findings grouped by check, one row per resource, outside-in (worst first within each layer); overdue
+    findings come first, escalated: a check with overdue and other findings is listed twice, its overdue rows
+    with the escalated checks and the rest in its place."""
+    now = report.evaluated_at
+    groups: dict[tuple[bool, str], list[Finding]] = {}
     for finding in report.findings:
-        groups.setdefault(finding.check_id, []).append(finding)
+        groups.setdefault((finding.is_overdue(now), finding.check_id), []).append(finding)
     templates = {c.meta.id: c.meta.verify for c in report.checks}
-    order = sorted(groups.values(), key=lambda fs: (fs[0].layer, -max(f.severity.rank for f in fs), fs[0].check_id))
+    order = [groups[key] for key in sorted(groups, key=lambda key: (
+        not key[0], groups[key][0].layer, -max(f.severity.rank for f in groups[key]), key[1]))]
     parts: list[Table | Text] = []
     for items in order:
         first = items[0]
@@ -56,7 +66,11 @@ def findings_view(report: AuditReport) -> Group:
                 verify = verify.replace("{" + key + "}", f"<{key}>")
             verify += "   (filled in per resource in the JSON report)"
         header = Text()
-        header.append(f"\nL{first.layer:02d} {first.title}", style="bold")
+        if first.is_overdue(now):
+            header.append("\nOVERDUE", style="bold white on red")
+            header.append(f" L{first.layer:02d} {first.title}", style="bold")
+        else:
+            header.append(f"\nL{first.layer:02d} {first.title}", style="bold")
         header.append(f"  [{first.check_id}]", style="dim")
         header.append(f"\n  fix:    {first.remediation}")
         header.append(f"\n  verify: {verify}", style="dim")
@@ -64,13 +78,16 @@ def findings_view(report: AuditReport) -> Group:
         table = Table(show_header=True, box=None, pad_edge=False, padding=(0, 1))
         table.add_column("Severity", no_wrap=True)
         table.add_column("Due (UTC)", no_wrap=True)
+        table.add_column("First seen", no_wrap=True)
+        table.add_column("Owner", no_wrap=True)
         table.add_column("Resource", no_wrap=True)
         table.add_column("Env", no_wrap=True)
         table.add_column("Region", no_wrap=True)
         table.add_column("Detail", overflow="fold", ratio=1)
         for f in items:
-            table.add_row(Text(f.severity.value, style=SEVERITY_STYLE[f.severity]), _due(f), f.resource,
-                          f.environment or "-", f.region or "-", f.detail)
+            table.add_row(Text(f.severity.value, style=SEVERITY_STYLE[f.severity]), _due(f, now),
+                          first_seen_text(f), owner_of(f), f.resource, f.environment or "-", f.region or "-",
+                          f.detail)
         parts.append(table)
     return Group(*parts)
 
@@ -119,6 +136,10 @@ def render_table(report: AuditReport, console: Console) -> None:
         counts = ", ".join(f"{sum(1 for f in report.findings if f.severity == s)} {s.value}"
                            for s in Severity if any(f.severity == s for f in report.findings))
         console.print(Text(f"\nFindings, outside-in ({len(report.findings)}: {counts})", style="bold underline"))
+        overdue = report.overdue()
+        if overdue:
+            console.print(Text(f"ESCALATED: {len(overdue)} finding(s) past their due date (first seen + SLA): "
+                               "listed first, marked OVERDUE", style="bold red"))
         console.print(findings_view(report))
     else:
         console.print(Text("\nNo findings.", style="bold green"))

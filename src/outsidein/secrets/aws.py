@@ -63,7 +63,7 @@ def decode_user_data(value: str) -> str:
 
 
 def _user_data(data: dict[str, Any]) -> dict[str, Any]:
-    from outsidein.secrets.collect import LineScanner  # collect imports the scope; keep this module light
+    from outsidein.secrets.collect import scan_text  # collect imports the scope; keep this module light
 
     value = (data.get("UserData") or {}).get("Value")
     found: list[dict[str, Any]] = []
@@ -74,10 +74,7 @@ def _user_data(data: dict[str, Any]) -> dict[str, Any]:
         except (binascii.Error, ValueError, OSError, EOFError):
             text = ""
         size = len(text)
-        scanner = LineScanner("user-data")
-        for number, line in enumerate(text.encode().split(b"\n"), 1):
-            found += [{"line": at, "rule": c.rule, "masked": c.masked} for at, c in scanner.feed(line, number)]
-        found += [{"line": at, "rule": c.rule, "masked": c.masked} for at, c in scanner.close()]
+        found = [{"line": at, "rule": c.rule, "masked": c.masked} for at, c in scan_text(text.encode(), "user-data")]
     return {"InstanceId": data.get("InstanceId"), "UserData": {"Value": None, "Size": size}, SECRETS_KEY: found}
 
 

@@ -1,7 +1,10 @@
 """Collect a repository's secrets evidence (layer 5): working tree, whole git history, hygiene files.
 
 The history is read as ONE stream — ``git log --all -p -U0`` over every ref — and only added lines are
-scanned, so each secret is seen in the commit that introduced it. The working tree is every file git tracks
+scanned, so each secret is seen in the commit that introduced it. The stream is scanned in blocks of a few
+megabytes (whole file diffs): the pre-filter runs over each block at once and only the lines it points at are cut
+out, located (file, commit, line number in the new file) and fed to the rules; a thread drains git's pipe
+meanwhile, so that git need not wait while a block is scanned. The working tree is every file git tracks
 plus untracked files that are not ignored (a plain folder is walked). Nothing raw is kept: each candidate is
 stored as its rule, file, line (and commit), masked value and fingerprint (see ``outsidein.secrets.rules``).
 
@@ -20,19 +23,28 @@ What is kept, under ``SourceEvidence.data.data``:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
 import subprocess
+import tempfile
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 from outsidein.evidence import Record, SourceEvidence
 from outsidein.redact import mask
 from outsidein.scope import RepositoryScope
-from outsidein.secrets.rules import Candidate, placeholder, private_key_body, scan_line, secret_name
+from outsidein.secrets.rules import Candidate, hit_offsets, placeholder, private_key_body, scan_line, secret_name
 
 MAX_FILE_BYTES = 5_000_000
 GIT_TIMEOUT = 1800.0
@@ -71,11 +83,20 @@ def _git_error(done: subprocess.CompletedProcess[bytes]) -> str:
 
 
 class LineScanner:
-    """Scans the lines of one file in order; joins a private-key header with the body line that names it."""
+    """Scans the lines of one file in order; joins a private-key header with the body line that names it.
+
+    Only lines that the block pre-filter points at need to be fed (``scan_text``, the history stream), plus,
+    while ``pending``, the line after a private-key header; feeding every line gives the same findings.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._pending: tuple[int, Candidate] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """A private-key header waits for the next line: feed it whatever it holds."""
+        return self._pending is not None
 
     def feed(self, line: bytes, number: int) -> Iterator[tuple[int, Candidate]]:
         if self._pending is not None:
@@ -100,82 +121,254 @@ class LineScanner:
             self._pending = None
 
 
+def scan_text(content: bytes, path: str) -> Iterator[tuple[int, Candidate]]:
+    """The secrets in one file's content, with 1-based line numbers: only pre-filter hits are cut into lines."""
+    scanner = LineScanner(path)
+    size = len(content)
+    number, counted, done = 1, 0, -1
+    for at in hit_offsets(content):
+        if at <= done:
+            continue  # on a line already scanned
+        start = content.rfind(b"\n", 0, at) + 1
+        number += content.count(b"\n", counted, start)
+        counted = start
+        end = content.find(b"\n", at)
+        done = end = size if end < 0 else end
+        yield from scanner.feed(content[start:end], number)
+        while scanner.pending and end < size:  # the line after a private-key header names the key
+            start, number, counted = end + 1, number + 1, end + 1
+            end = content.find(b"\n", start)
+            done = end = size if end < 0 else end
+            yield from scanner.feed(content[start:end], number)
+    yield from scanner.close()
+
+
 def _finding(path: str, line: int, cand: Candidate, **extra: Any) -> dict[str, Any]:
     return {"rule": cand.rule, "file": path, "line": line, "masked": cand.masked, "fingerprint": cand.fingerprint,
             **extra}
 
 
-def scan_history_stream(lines: Iterable[bytes]) -> dict[str, Any]:
-    """Parse ``git log -p -U0 --format=%x01%H`` output: secrets in added lines, .env files ever added."""
-    commits = 0
-    total = 0
-    commit = ""
-    path = ""
-    in_hunk = False
-    number = 0
-    scanner: LineScanner | None = None
-    findings: dict[tuple[str, str], dict[str, Any]] = {}
-    env_files: dict[str, str] = {}
+_DIFF = b"\ndiff --git "
+_COMMIT = b"\n\x01"
+_COMMITS = re.compile(rb"\x01(?<=\n\x01)")  # counted by re: it jumps between \x01 bytes, bytes.count does not
+_HUNK = b"\n@@ "
+_HUNK_NEW = re.compile(rb"\+(\d+)")
+_NEW_ENV_FILE = re.compile(rb"\ndiff --git ([^\n]*\.env[^\n]*)\nnew file mode")  # ENV_FILE needs ".env"
+BLOCK_BYTES = 4 << 20  # history is scanned in blocks of whole file diffs of about this size
 
-    def record(hits: Iterable[tuple[int, Candidate]]) -> None:
-        for at, cand in hits:
+
+def _diff_path(block: bytes, at: int) -> str:
+    """The path of the file whose ``diff --git`` line starts at ``at`` (its new name)."""
+    head = block[at + len(_DIFF):block.find(b"\n", at + 1)].decode("utf-8", "replace")
+    return head.rpartition(" b/")[2] if " b/" in head else head
+
+
+def _commit_line(block: bytes, at: int) -> str:
+    return block[at + 2:block.find(b"\n", at + 1)].decode("ascii", "replace").strip()
+
+
+class _History:
+    """Parses ``git log -p -U0 --format=%x01%H`` output block by block (see ``scan_history_stream``)."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.commit = ""  # the commit whose diffs are being read (it may have started in an earlier block)
+        self.findings: dict[tuple[str, str], dict[str, Any]] = {}
+        self.env_files: dict[str, str] = {}
+
+    def _record(self, path: str, commit: str, hits: Iterable[tuple[int, Candidate]]) -> None:
+        for line, cand in hits:
             key = (cand.fingerprint, path)
-            seen = findings.get(key)
+            seen = self.findings.get(key)
             # git log lists newest first: the last commit seen is the oldest that added it.
-            findings[key] = _finding(path, at, cand, commit=commit, commits=(seen["commits"] + 1) if seen else 1)
+            self.findings[key] = _finding(path, line, cand, commit=commit,
+                                          commits=(seen["commits"] + 1) if seen else 1)
 
-    for raw in lines:
-        total += len(raw)
-        line = raw.rstrip(b"\n")
-        if in_hunk and line[:1] == b"+":
-            if scanner is not None:
-                number += 1
-                record(scanner.feed(line[1:], number - 1))
+    def block(self, block: bytes) -> None:
+        """One block: starts with ``\\n`` before a commit or ``diff --git`` line, holds whole file diffs.
+
+        Hits arrive in order, so the file, commit and hunk of each are found by searching backwards only over
+        the bytes since the previous hit (each byte is searched once), never from the start of the block.
+        """
+        size = len(block)
+        for match in _NEW_ENV_FILE.finditer(block):
+            path = _diff_path(block, match.start())
+            if is_env_file(path):
+                at = block.rfind(_COMMIT, 0, match.start() + 1)
+                self.env_files[path] = _commit_line(block, at) if at >= 0 else self.commit  # ends on the oldest
+        commit, searched = self.commit, 0  # the commit of block[searched:]'s start
+        section_end = next_commit = -1  # where the current file's diff ends; where the next commit begins
+        path = ""
+        scanner: LineScanner | None = None
+        hunk = hunk_start = counted = plus = 0
+        last = 0  # the previous scanned line's start
+        done = -1
+        for at in hit_offsets(block):
+            if at <= done:
+                continue
+            start = block.rfind(b"\n", 0, at) + 1
+            end = block.find(b"\n", at)
+            done = end = size if end < 0 else end
+            if block[start] != 43:  # only added lines ("+"); removed ones and headers are skipped
+                continue
+            if start >= section_end:  # a hit in a later file
+                diff = block.rfind(_DIFF, max(section_end, 0), start)
+                if diff < 0:
+                    continue
+                if scanner is not None:
+                    self._record(path, commit, scanner.close())
+                at_commit = block.rfind(_COMMIT, searched, diff + 1)
+                if at_commit >= 0:
+                    commit = _commit_line(block, at_commit)
+                searched = diff
+                path = _diff_path(block, diff)
+                scanner = LineScanner(path)
+                if next_commit <= diff:
+                    next_commit = block.find(_COMMIT, diff + 1) % (size + 1)  # -1: none, the block's end
+                next_diff = block.find(_DIFF, diff + 1, next_commit)
+                section_end = next_commit if next_diff < 0 else next_diff
+                hunk, last = -1, diff
+            assert scanner is not None
+            while True:
+                at_hunk = block.rfind(_HUNK, last, start)
+                if at_hunk >= 0 and at_hunk != hunk:
+                    new = _HUNK_NEW.search(block, at_hunk + 4, block.find(b"\n", at_hunk + 1))
+                    hunk, hunk_start, counted, plus = at_hunk, int(new.group(1)) if new else 0, at_hunk + 1, 0
+                if hunk < 0:
+                    break  # "+++ b/path": a header, not an added line
+                plus += block.count(b"\n+", counted, start)  # added lines before this one in the hunk
+                counted = start - 1  # this line's own "\n+" is counted by the next hit in the hunk
+                last = start
+                self._record(path, commit, scanner.feed(block[start + 1:end], hunk_start + plus))
+                if not scanner.pending:
+                    break
+                # A private-key header: the next added line of this file names the key.
+                following = block.find(b"\n+", end, section_end)
+                if following < 0:
+                    break  # closed with the file below
+                start = following + 1
+                end = block.find(b"\n", start)
+                done = end = size if end < 0 else end
+        if scanner is not None:
+            self._record(path, commit, scanner.close())
+        self.commits += len(_COMMITS.findall(block))
+        at = block.rfind(_COMMIT)
+        if at >= 0:
+            self.commit = _commit_line(block, at)
+
+
+def scan_history_stream(chunks: Iterable[bytes], block_bytes: int = BLOCK_BYTES) -> dict[str, Any]:
+    """Parse ``git log -p -U0 --format=%x01%H`` output (any chunking: lines, pipe reads): secrets in added lines,
+    .env files ever added.
+
+    The stream is cut into blocks that end where a commit or a file's diff begins, so every hunk is whole in its
+    block; a single file diff larger than ``block_bytes`` makes one larger block.
+    """
+    history = _History()
+    total = 0
+    parts: list[bytes] = [b"\n"]  # every block starts with the newline before its first line
+    size = 1
+    for chunk in chunks:
+        total += len(chunk)
+        parts.append(chunk)
+        size += len(chunk)
+        if size < block_bytes:
             continue
-        if line[:1] == b"\x01":
-            if scanner is not None:
-                record(scanner.close())
-            commits += 1
-            commit, scanner, in_hunk = line[1:].decode().strip(), None, False
-        elif line.startswith(b"diff --git "):
-            if scanner is not None:
-                record(scanner.close())
-            in_hunk = False
-            head = line[len(b"diff --git "):].decode("utf-8", "replace")
-            path = head.rpartition(" b/")[2] if " b/" in head else head
-            scanner = LineScanner(path)
-        elif line.startswith(b"new file mode") and is_env_file(path):
-            env_files[path] = commit  # newest first: ends on the oldest commit that added it
-        elif line.startswith(b"@@ "):
-            in_hunk = True
-            match = re.search(rb"\+(\d+)", line[3:])
-            number = int(match.group(1)) if match else 0
-        elif line.startswith(b"+++ /dev/null"):
-            scanner = None
-    if scanner is not None:
-        record(scanner.close())
-    return {"commits": commits, "bytes": total, "findings": sorted(findings.values(), key=lambda f: (f["file"],
-                                                                                                    f["line"])),
-            "env_files": [{"path": p, "commit": c} for p, c in sorted(env_files.items())]}
+        data = b"".join(parts)
+        cut = max(data.rfind(_DIFF, max(1, size - len(chunk) - len(_DIFF))),
+                  data.rfind(_COMMIT, max(1, size - len(chunk) - len(_COMMIT))))
+        if cut <= 0:  # no boundary in the last chunk: keep reading (one file diff larger than a block)
+            parts = [data]
+            continue
+        history.block(data[:cut + 1])
+        parts = [data[cut:]]
+        size = len(parts[0])
+    if size > 1:
+        history.block(b"".join(parts))
+    return {"commits": history.commits, "bytes": total,
+            "findings": sorted(history.findings.values(), key=lambda f: (f["file"], f["line"])),
+            "env_files": [{"path": p, "commit": c} for p, c in sorted(history.env_files.items())]}
+
+
+def _pipe_chunks(stream: IO[bytes], size: int = 1 << 20, depth: int = 64) -> Generator[bytes, None, None]:
+    """Reads ``stream`` on a thread, so that git keeps writing while the block before is being scanned."""
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            while chunk := stream.read(size):  # unbuffered: one read(2), whatever the pipe holds
+                if not put(chunk):
+                    return
+        except BaseException as exc:  # handed to the reader
+            put(exc)
+            return
+        put(None)
+
+    reader = threading.Thread(target=pump, name="git-log-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+
+
+def _grow_pipe(stream: IO[bytes], size: int = 1 << 20) -> None:
+    """A 1 MiB pipe (Linux) instead of 64 KiB: git blocks less often while a block is scanned."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setsize is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(stream.fileno(), setsize, size)
+
+
+GIT_LOG = ("log", "--all", "-p", "-U0", "--irreversible-delete", "--no-color", "--no-ext-diff",
+           "--no-textconv", "--format=%x01%H")
 
 
 def scan_history(path: Path) -> dict[str, Any]:
-    """Every commit reachable from any ref, as one ``git log`` stream."""
+    """Every commit reachable from any ref, as one ``git log`` stream.
+
+    ``-U0``: no context lines; ``--irreversible-delete``: a deleted file's lines are not printed (only added
+    lines are scanned).
+    """
     started = time.monotonic()
-    argv = ["git", "-c", "safe.directory=*", "-c", "core.quotepath=off", "-C", str(path), "log", "--all", "-p",
-            "-U0", "--no-color", "--no-ext-diff", "--no-textconv", "--format=%x01%H"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            bufsize=1 << 20)
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        result = scan_history_stream(proc.stdout)
-        err = proc.stderr.read()
-    finally:
-        proc.stdout.close()
-        code = proc.wait(timeout=GIT_TIMEOUT)
-    if code != 0:
-        raise OSError(err.decode("utf-8", "replace").strip().splitlines()[-1][:200] if err.strip()
-                      else f"git log exit code {code}")
+    argv = ["git", "-c", "safe.directory=*", "-c", "core.quotepath=off", "-C", str(path), *GIT_LOG]
+    with tempfile.TemporaryFile() as err:  # a file: git never blocks on a full stderr pipe
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, bufsize=0)
+        assert proc.stdout is not None
+        _grow_pipe(proc.stdout)
+        chunks = _pipe_chunks(proc.stdout)
+        try:
+            result = scan_history_stream(chunks)
+        except BaseException:
+            proc.kill()  # and so the reader thread's read() returns
+            raise
+        finally:
+            chunks.close()
+            proc.stdout.close()
+            try:
+                code = proc.wait(timeout=GIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+        if code != 0:
+            err.seek(0)
+            text = err.read().decode("utf-8", "replace").strip()
+            raise OSError(text.splitlines()[-1][:200] if text else f"git log exit code {code}")
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
 
@@ -217,11 +410,7 @@ def scan_tree(root: Path, files: Sequence[str]) -> dict[str, Any]:
             continue
         scanned += 1
         total += len(content)
-        scanner = LineScanner(rel)
-        for number, line in enumerate(content.split(b"\n"), 1):
-            for at, cand in scanner.feed(line, number):
-                findings.append(_finding(rel, at, cand))
-        findings += [_finding(rel, at, cand) for at, cand in scanner.close()]
+        findings += [_finding(rel, at, cand) for at, cand in scan_text(content, rel)]
     return {"files": scanned, "bytes": total, "findings": findings,
             "tracked_env_files": [f for f in files if is_env_file(f)]}
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from outsidein.audit import AuditReport
+from outsidein.lifecycle import annotate
 from outsidein.owners import Owners
 from outsidein.scope import Scope
 from outsidein.store import Diff, Store, StoredFinding, StoreError, store_url
@@ -92,34 +93,35 @@ def owners_for(scope: Scope | None) -> Owners:
     return Owners(scope.owners, scope.store.default_owner) if scope else Owners()
 
 
-def store_audit(args: argparse.Namespace, report: AuditReport, find_scope: FindScope) -> int:
-    """Store the audit unless --no-store; the exit code --fail-on-overdue asks for (0 otherwise)."""
-    if args.no_store:
-        if args.fail_on_overdue:
-            raise StoreError("--fail-on-overdue needs the store: drop --no-store")
-        return EXIT_OK
+def store_audit(args: argparse.Namespace, report: AuditReport,
+                find_scope: FindScope) -> tuple[AuditReport, int]:
+    """Store the audit unless --no-store, then fill in what the user sees of the history (first-seen, due,
+    owner, state; overdue first): the report to render, and the exit code --fail-on-overdue asks for."""
+    if args.no_store and args.fail_on_overdue:
+        raise StoreError("--fail-on-overdue needs the store: drop --no-store")
     scope = find_scope(args)
-    store = _open(args, scope, required=args.fail_on_overdue or bool(args.store))
+    owners = owners_for(scope)
+    store = None if args.no_store else _open(args, scope, required=args.fail_on_overdue or bool(args.store))
     if store is None:
-        return EXIT_OK
+        return annotate(report, owners), EXIT_OK
     with store:
         scope_name = str(scope.source) if scope and scope.source else ""
-        stored = store.record(report, owners=owners_for(scope), scope=scope_name)
+        stored = store.record(report, owners=owners, scope=scope_name)
+        report = annotate(report, owners, store.seen_in(stored.audit_id))
         _err(f"stored as audit #{stored.audit_id} in {store.display}: {stored.new} new, {stored.reopened} reopened, "
              f"{stored.resolved} resolved, {stored.accepted} accepted, {stored.overdue} overdue")
-        now = report.evaluated_at
-        if stored.overdue:
-            overdue = [f for f in store.open_findings(now) if f.overdue(now) and f.last_audit == stored.audit_id]
-            _err(f"ESCALATED: {len(overdue)} finding(s) past their due date:")
-            for f in overdue[:20]:
-                _err(f"  OVERDUE {f.severity.value:<8} due {_date(f.due)}  {f.owner:<20} {f.check_id}  {f.resource}"
-                     f"  ({f.fingerprint})")
-            if len(overdue) > 20:
-                _err(f"  … and {len(overdue) - 20} more (outsidein tickets)")
-        if args.fail_on_overdue and stored.overdue:
-            _err(f"--fail-on-overdue: {stored.overdue} overdue finding(s)")
-            return EXIT_FINDINGS
-    return EXIT_OK
+    overdue = report.overdue()
+    if overdue:
+        _err(f"ESCALATED: {len(overdue)} finding(s) past their due date (listed first, marked OVERDUE):")
+        for f in overdue[:20]:
+            _err(f"  OVERDUE {f.severity.value:<8} due {_date(f.due)}  {f.owner or '-':<20} {f.check_id}  "
+                 f"{f.resource}  ({f.fingerprint})")
+        if len(overdue) > 20:
+            _err(f"  … and {len(overdue) - 20} more (outsidein tickets)")
+    if args.fail_on_overdue and overdue:
+        _err(f"--fail-on-overdue: {len(overdue)} overdue finding(s)")
+        return report, EXIT_FINDINGS
+    return report, EXIT_OK
 
 
 def _date(value: dt.datetime | None) -> str:

@@ -24,7 +24,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    any_,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -196,6 +213,29 @@ def _chunks(items: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]
         yield items[start:start + size]
 
 
+# Temporary tables for set-based reads and writes inside one audit's transaction: created, filled in bulk, used
+# by one statement, dropped. A rolled-back transaction takes them with it (DDL is transactional on both
+# SQLite and PostgreSQL). UPDATE … FROM needs SQLite 3.33 or later.
+_TEMP = MetaData()
+_KEYS = Table("outsidein_tmp_keys", _TEMP, Column("fingerprint", String(64), primary_key=True),
+              prefixes=["TEMPORARY"])
+_CHANGES = Table(
+    "outsidein_tmp_changes", _TEMP,
+    Column("fp", String(64), primary_key=True),
+    *(Column(c.name, c.type) for c in findings.columns
+      if c.name in ("status", "severity", "due", "owner", "resolved_at", "resolved_audit", "accepted_reason",
+                    "accepted_by", "accepted_until", "accepted_at")),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _fill(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Create the temporary table and insert ``rows`` in batches (executemany: multi-row INSERTs)."""
+    table.create(conn)
+    for chunk in _chunks(rows):
+        conn.execute(table.insert(), list(chunk))
+
+
 class _Assessed:
     """Which (check, resource, place) the audit really looked at; see the module docstring."""
 
@@ -343,10 +383,17 @@ class Store:
                 findings.c.accepted_reason, findings.c.accepted_by]
         unresolved = conn.execute(select(*cols).where(findings.c.status != "resolved"))
         existing = {r.fingerprint: row_dict(r) for r in unresolved}
-        missing = [fp for fp in seen if fp not in existing]
-        for chunk in _chunks(missing, 900):
-            for r in conn.execute(select(*cols).where(findings.c.fingerprint.in_(chunk))):
+        missing = [fp for fp in seen if fp not in existing]  # new, or resolved before and back now
+        if missing and self.dialect == "postgresql":  # one statement, the fingerprints as one array parameter
+            for r in conn.execute(select(*cols).where(
+                    findings.c.fingerprint == any_(bindparam("fps", missing, type_=ARRAY(String))))):
                 existing[r.fingerprint] = row_dict(r)
+        elif missing:  # elsewhere through a temporary table: one join, however many fingerprints
+            _fill(conn, _KEYS, [{"fingerprint": fp} for fp in missing])
+            for r in conn.execute(select(*cols).select_from(
+                    findings.join(_KEYS, findings.c.fingerprint == _KEYS.c.fingerprint))):
+                existing[r.fingerprint] = row_dict(r)
+            _KEYS.drop(conn)
 
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -427,17 +474,19 @@ class Store:
             written += len(chunk)
             if progress:
                 progress(written)
+        # Set-based: each group of like changes (every "resolved", every "reopened" …) goes into a temporary
+        # table in bulk, then one UPDATE … FROM applies it; no statement per finding.
         for group in _group_updates(updates):
-            keys = [k for k in group[0] if k != "fp"]
-            stmt = update(findings).where(findings.c.fingerprint == bindparam("fp"))
-            values = {k: (findings.c.times_reopened + 1 if k == "times_reopened" else bindparam(f"v_{k}"))
-                      for k in keys}
-            rows = [{(k if k == "fp" else f"v_{k}"): v for k, v in u.items() if k != "times_reopened"} for u in group]
-            for chunk in _chunks(rows):
-                conn.execute(stmt.values(**values), list(chunk))
-                written += len(chunk)
-                if progress:
-                    progress(written)
+            values: dict[str, Any] = {k: _CHANGES.c[k] for k in group[0] if k not in ("fp", "times_reopened")}
+            if "times_reopened" in group[0]:
+                values["times_reopened"] = findings.c.times_reopened + 1
+            rows = [{k: v for k, v in u.items() if k != "times_reopened"} for u in group]
+            _fill(conn, _CHANGES, rows)
+            conn.execute(update(findings).where(findings.c.fingerprint == _CHANGES.c.fp).values(**values))
+            _CHANGES.drop(conn)
+            written += len(rows)
+            if progress:
+                progress(written)
         for chunk in _chunks(events):
             conn.execute(observations.insert(), list(chunk))
             written += len(chunk)
@@ -445,12 +494,11 @@ class Store:
                 progress(written)
         seen_now = select(observations.c.fingerprint).where(
             observations.c.audit_id == audit_id, observations.c.event.in_(SEEN_EVENTS))
-        conn.execute(update(findings).where(findings.c.fingerprint.in_(seen_now))
-                     .values(last_seen=at, last_audit=audit_id))
-        seen_again = select(observations.c.fingerprint).where(
-            observations.c.audit_id == audit_id, observations.c.event == "open")
-        conn.execute(update(findings).where(findings.c.status == "new", findings.c.fingerprint.in_(seen_again))
-                     .values(status="open"))
+        # One pass over every finding seen again (those inserted above already say so): last seen now, and
+        # "new" is "open" (the changes above already moved reopened, accepted and expired ones off "new").
+        again = case((findings.c.status == "new", "open"), else_=findings.c.status)
+        conn.execute(update(findings).where(findings.c.first_audit != audit_id, findings.c.fingerprint.in_(seen_now))
+                     .values(last_seen=at, last_audit=audit_id, status=again))
         overdue = int(conn.execute(select(func.count()).select_from(findings).where(
             findings.c.status.in_(OPEN_STATES), findings.c.due < at,
             findings.c.fingerprint.in_(seen_now))).scalar_one())
@@ -508,6 +556,15 @@ class Store:
 
     def open_findings(self, now: dt.datetime | None = None) -> list[StoredFinding]:
         return self.findings(OPEN_STATES, now)
+
+    def seen_in(self, audit_id: int) -> dict[str, StoredFinding]:
+        """Every finding that audit saw (open or accepted), by fingerprint, as stored now: its first-seen, due
+        date, owner and state (what the report of the audit just stored shows)."""
+        seen = select(observations.c.fingerprint).where(
+            observations.c.audit_id == audit_id, observations.c.event.in_(SEEN_EVENTS))
+        with self.engine.connect() as conn:
+            return {r.fingerprint: _stored(r) for r in conn.execute(
+                select(findings).where(findings.c.fingerprint.in_(seen)))}
 
     def get(self, fingerprint: str) -> StoredFinding | None:
         with self.engine.connect() as conn:
