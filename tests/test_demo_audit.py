@@ -170,3 +170,17 @@ def test_demo_tls_endpoints_files_and_capture_show_layers_four_and_eight() -> No
     assert not [f for f in report.findings if f.resource.endswith(":6380")]
     text = json.dumps([f.detail for f in report.findings])
     assert "S3cretPassw0rd" not in text  # the password crossed the wire in the capture; never in the report
+
+
+def test_the_main_job_audits_the_whole_demo_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`./scripts/audit` with nothing configured: every layer but the attack simulation (which needs a written
+    authorization) fails on the demo's planted problems, and nothing is stored outside the demo's own folder."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "report.json"
+    assert main(["audit", "--format", "json", "--output", str(out)]) == 0
+    report = json.loads(out.read_text())
+    status = {layer["number"]: layer["status"] for layer in report["layers"]}
+    assert status == {**{n: "FAIL" for n in range(1, 12)}, 12: "REVIEW"}
+    layers = {f["layer"] for f in report["findings"]}
+    assert layers == set(range(1, 12))
+    assert not list(tmp_path.glob(".outsidein*"))  # the demo does not store into the working directory

@@ -188,7 +188,7 @@ def _collect_scope(scope: Scope) -> Snapshot:
 
         aws = pool.submit(progress.track("AWS", AwsCollector(scope.aws, backups=scope.backups).collect,
                                          len(scope.aws.regions) or 1,
-                                         "region", "layers 1, 6, 7, 9")) if scope.aws is not None else None
+                                         "region", "layers 1, 5, 6, 7, 9")) if scope.aws is not None else None
         hosts = submit("hosts", _collect_hosts, len(scope.hosts), "layer 2")
         nginx = submit("NGINX", _collect_nginx, len(scope.nginx), "layer 3")
         tls = submit("TLS", _collect_tls, len(scope.tls) + len(scope.certificates), "layer 4")
@@ -265,7 +265,8 @@ def _collect_pipelines(scope: Scope) -> list[SourceEvidence]:
 def _collect(args: argparse.Namespace) -> Snapshot | None:
     scope = _find_scope(args)
     if scope is None:
-        from outsidein.demo.local_targets import demo_captures, demo_hosts, demo_nginx
+        from outsidein.backups.collect import collect_backups
+        from outsidein.demo.local_targets import demo_backups, demo_captures, demo_hosts, demo_nginx
         from outsidein.demo.repository import demo_repository
         from outsidein.demo.tls_servers import demo_tls
 
@@ -273,14 +274,15 @@ def _collect(args: argparse.Namespace) -> Snapshot | None:
             local = Scope(aws=None, hosts=demo_hosts(), nginx=demo_nginx(), tls=tls.endpoints,
                           certificates=tls.certificates, captures=demo_captures(), repositories=(repo.repository,),
                           osv=repo.osv)
+            backups = demo_backups(repo.repository.path.parent.parent)
             with collection_progress() as progress, ThreadPoolExecutor(max_workers=1) as pool:
                 local_snapshot = pool.submit(_collect_scope, local)
-                evidence = progress.track("AWS", AwsCollector(aws_scope, session=session).collect,
-                                          len(aws_scope.regions), "region", "layers 1, 5, 6, 7")()
+                evidence = progress.track("AWS", AwsCollector(aws_scope, session=session, backups=backups).collect,
+                                          len(aws_scope.regions), "region", "layers 1, 5, 6, 7, 9")()
                 snap = local_snapshot.result()
         return Snapshot(collected_at=evidence.collected_at, aws=evidence, hosts=snap.hosts, nginx=snap.nginx,
                         tls=snap.tls, captures=snap.captures, repositories=snap.repositories,
-                        components=snap.components, pipelines=snap.pipelines)
+                        components=snap.components, pipelines=snap.pipelines, backups=collect_backups(backups))
     if scope.aws is None and not scope.has_targets:
         return None
     return _collect_scope(scope)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from outsidein.scope import CaptureScope, HostScope, NginxScope
+from outsidein.scope import BackupsScope, CaptureScope, HostScope, NginxScope
 
 
 def _demo_dir() -> Path:
@@ -40,3 +40,11 @@ def demo_nginx() -> tuple[NginxScope, ...]:
 
 def demo_captures() -> tuple[CaptureScope, ...]:
     return (CaptureScope(name="app-1-db", pcap=_demo_dir() / "captures" / "app-1-db.pcap", environment="prod"),)
+
+
+def demo_backups(state: Path) -> BackupsScope:
+    """Layer 9 on the demo account: its prod backup bucket, and a drill log that records no drill yet."""
+    from outsidein.demo.seed import BACKUP_BUCKET
+
+    return BackupsScope(buckets=(BACKUP_BUCKET,), discover=False, environment="prod",
+                        drill_log=state / "drills.jsonl")
