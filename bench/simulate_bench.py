@@ -1,9 +1,10 @@
 """Layer 12 benchmark: the load generator's capacity and added latency, against wrk, on one local NGINX.
 
-Starts NGINX (``return 200`` on loopback, one worker), then for each concurrency runs wrk and outsidein's
-generator (``engine.run_stages``, httpx over asyncio, one process) for the same duration, and prints
-requests/s, requests/s per CPU-second of the generator, and p50/p95 latency. wrk is skipped when absent
-(``apt-get install wrk``).
+Starts NGINX (``return 200`` on loopback, one worker), then for each concurrency runs wrk (one thread) and
+outsidein's generator (``engine.run_stages``: ``wire.Client`` on asyncio, one process) for the same duration,
+and prints for each requests/s, requests per CPU-second of the generator itself (wrk's from the child's
+rusage, ours from ``time.process_time``) and p50/p90/p99 latency, plus the latency outsidein adds at p50
+(its p50 minus wrk's). wrk is skipped when absent (``apt-get install wrk``).
 
     PATH=$PATH:/usr/sbin .venv/bin/python bench/simulate_bench.py [--seconds 5]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -44,13 +46,21 @@ def ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_wrk(wrk: str, url: str, conns: int, seconds: float) -> dict[str, float]:
+    cpu = children_cpu()
     out = subprocess.run([wrk, "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency", url], capture_output=True,
                          text=True, check=True).stdout
+    cpu = children_cpu() - cpu
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p90 = ms(re.search(r"90%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    return {"rps": rps, "p50": p50, "p9x": p90}
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    lat = {q: ms(re.search(rf"^\s*{q}%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+           for q in (50, 90, 99)}
+    return {"rps": rps, "per_cpu_s": total / cpu, "p50": lat[50], "p90": lat[90], "p99": lat[99]}
 
 
 def run_ours(port: int, conns: int, seconds: float) -> dict[str, float]:
@@ -63,7 +73,8 @@ def run_ours(port: int, conns: int, seconds: float) -> dict[str, float]:
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     lat = [s.latency_ms for s in samples if s.status == 200]
     return {"rps": len(lat) / wall, "per_cpu_s": len(lat) / cpu, "p50": engine.percentile(lat, 50) or 0,
-            "p9x": engine.percentile(lat, 95) or 0, "errors": len(samples) - len(lat)}
+            "p90": engine.percentile(lat, 90) or 0, "p99": engine.percentile(lat, 99) or 0,
+            "errors": len(samples) - len(lat)}
 
 
 def main() -> None:
@@ -81,15 +92,17 @@ def main() -> None:
         try:
             time.sleep(0.5)
             url = f"http://127.0.0.1:{port}/"
-            print("| connections | wrk req/s | wrk p50 / p90 ms | outsidein req/s | outsidein req/s per CPU-s | "
-                  "outsidein p50 / p95 ms | errors |")
-            print("|---|---|---|---|---|---|---|")
+            print("| connections | wrk req/s | wrk req per CPU-s | wrk p50 / p90 / p99 ms | outsidein req/s | "
+                  "outsidein req per CPU-s | outsidein p50 / p90 / p99 ms | added p50 ms | errors |")
+            print("|---|---|---|---|---|---|---|---|---|")
             for conns in args.connections:
                 w = run_wrk(wrk, url, conns, args.seconds) if wrk else None
                 o = run_ours(port, conns, args.seconds)
-                wtext = f"{w['rps']:,.0f} | {w['p50']:.3f} / {w['p9x']:.3f}" if w else "skipped (no wrk) | -"
+                wtext = (f"{w['rps']:,.0f} | {w['per_cpu_s']:,.0f} | {w['p50']:.3f} / {w['p90']:.3f} / "
+                         f"{w['p99']:.3f}") if w else "skipped (no wrk) | - | -"
+                added = f"{o['p50'] - w['p50']:+.3f}" if w else "-"
                 print(f"| {conns} | {wtext} | {o['rps']:,.0f} | {o['per_cpu_s']:,.0f} | {o['p50']:.3f} / "
-                      f"{o['p9x']:.3f} | {o['errors']:.0f} |")
+                      f"{o['p90']:.3f} / {o['p99']:.3f} | {added} | {o['errors']:.0f} |")
         finally:
             proc.terminate()
             proc.wait(5)

@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -27,10 +28,11 @@ from outsidein.cli import main
 from outsidein.evidence import Snapshot, SourceEvidence
 from outsidein.models import Severity, Status
 from outsidein.scope import ScopeError, parse_scope
+from outsidein.simulate import engine, wire
 from outsidein.simulate.chart import render_chart
 from outsidein.simulate.collect import run_simulation
 from outsidein.simulate.guard import SimulationRefused, authorize
-from tests.servers import free_port, stop, wait_port
+from tests.servers import Pki, free_port, stop, wait_port, which
 from tests.test_checks_nginx import Server
 
 TODAY = dt.date(2026, 11, 28)
@@ -176,7 +178,9 @@ def test_evidence_round_trips_and_charts(runs: dict[str, SourceEvidence], tmp_pa
     assert [f.fingerprint for f in evaluate(again).findings] == [f.fingerprint for f in evaluate(snap).findings]
     data = runs["weak"].data.data
     assert data["budget"]["used_requests"] <= 20_000 and data["authorization"]["environment"] == "staging"
-    series = scenario(runs["weak"], "load")["result"]["series"]
+    load = scenario(runs["weak"], "load")["result"]
+    assert 0 < load["generator"]["busy"] < 1.5 and load["generator"]["cpu_s"] > 0
+    series = load["series"]
     assert series and {"t", "requests", "p50_ms", "p95_ms", "vus"} <= set(series[0])
     page = render_chart(list(runs.values()))
     assert page.count("<svg") == 10 and "<script" not in page and "http-equiv" not in page
@@ -276,3 +280,122 @@ def test_cli_simulate_save_chart_and_audit_from(tmp_path: Path, upstreams: tuple
     assert "<svg" in chart.read_text()
     assert main(["audit", "--from", str(snap), "--format", "json", "--output", str(tmp_path / "again.json")]) == 0
     assert json.loads((tmp_path / "again.json").read_text())["findings"] == report["findings"] == []
+
+
+# -- the load generator's HTTP/1.1 client ---------------------------------------------------------------------
+
+def _feed(parser: wire.ResponseParser, data: bytes, step: int) -> list[int]:
+    done = []
+    for i in range(0, len(data), step):
+        status = parser.feed(data[i:i + step])
+        while status is not None:  # one response per call: the rest stays buffered for the next
+            done.append(status)
+            parser.reset(False)
+            status = parser.feed(b"")
+    return done
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 1000])
+def test_parser_frames_responses_however_the_bytes_arrive(step: int) -> None:
+    stream = (b"HTTP/1.1 100 Continue\r\n\r\n"
+              b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nnope!"
+              b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nabcd\r\n10\r\n"
+              + b"z" * 16 + b"\r\n0\r\nX-Trailer: 1\r\n\r\n"
+              b"HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n"
+              b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\n\r\n")
+    parser = wire.ResponseParser()
+    assert _feed(parser, stream, step) == [401, 200, 204, 429] and parser.keep_alive and parser.buf == b""
+    parser.reset(False)  # HTTP/1.0 without a length: the body ends when the server closes
+    assert _feed(parser, b"HTTP/1.0 503 Busy\r\nServer: x\r\n\r\nsome body", step) == []
+    assert parser.eof() == 503 and not parser.keep_alive
+    parser = wire.ResponseParser()
+    parser.reset(True)  # HEAD: a Content-Length but no body
+    assert parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nConnection: close\r\n\r\n") == 200
+    assert not parser.keep_alive
+    parser = wire.ResponseParser()
+    assert parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort") is None and parser.eof() is None
+    for garbage in (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", b"HTTP/1.1 2xx OK\r\n\r\n",
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"):
+        with pytest.raises(wire.ProtocolError):
+            wire.ResponseParser().feed(garbage)
+
+
+def test_request_bytes_are_built_once_and_refuse_header_injection() -> None:
+    data = scope_data(8080)
+    data["simulation"]["scenarios"] = [{"kind": "rate_limit", "name": "login", "url": "http://127.0.0.1:8080/login",
+                                        "headers": {"X-Test": "1"}}]
+    sim = parse_scope(data).simulation
+    assert sim is not None
+    target = engine.Target.of(authorize(sim, "s.toml", TODAY)["login"], sim.scenarios[0])
+    head, _, body = target.payload.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /login HTTP/1.1" and "Host: 127.0.0.1:8080" in lines and "X-Test: 1" in lines
+    assert f"Content-Length: {len(body)}" in lines and body.startswith(b"{")
+    with pytest.raises(ValueError, match="invalid header"):
+        wire.request_bytes(target.endpoint, "GET", {"X-Evil": "a\r\nHost: elsewhere"}, None)
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int, Path]]:
+    """NGINX on http and https (a test CA's certificate for localhost): ``/`` 200, ``/gz`` chunked (gzip),
+    ``/sni`` 421 unless the TLS SNI was "localhost"; at most 7 requests per connection, so clients reconnect."""
+    nginx = which("nginx")
+    folder = tmp_path_factory.mktemp("simweb")
+    pki = Pki(folder / "pki")
+    leaf = pki.issue("web")
+    http, https = free_port(), free_port()
+    (folder / "nginx.conf").write_text(
+        f"pid {folder}/nginx.pid; error_log {folder}/error.log; worker_processes 1;"
+        f" events {{ worker_connections 256; }} http {{ access_log off; client_body_temp_path {folder};"
+        f" proxy_temp_path {folder}; fastcgi_temp_path {folder}; uwsgi_temp_path {folder};"
+        f" scgi_temp_path {folder}; keepalive_requests 7;"
+        f" server {{ listen 127.0.0.1:{http}; listen 127.0.0.1:{https} ssl; ssl_certificate {leaf.cert};"
+        f" ssl_certificate_key {leaf.key}; default_type text/plain; location / {{ return 200 'ok'; }}"
+        f" location /gz {{ gzip on; gzip_min_length 1; gzip_types text/plain; return 200 '{'a' * 300}'; }}"
+        f" location /sni {{ if ($ssl_server_name != 'localhost') {{ return 421; }} return 200 'ok'; }} }} }}\n")
+    proc = subprocess.Popen([nginx, "-c", str(folder / "nginx.conf"), "-g", "daemon off;"])
+    try:
+        wait_port(http, proc=proc)
+        wait_port(https, proc=proc)
+        yield http, https, pki.ca_file
+    finally:
+        stop(proc)
+
+
+def _stages(url: str, budget: engine.Budget, vus: int = 4, seconds: float = 0.6,
+            resolver: Any = None) -> tuple[list[engine.Sample], bool]:
+    data = scope_data(8080, targets=[url])
+    data["simulation"]["scenarios"] = [{"kind": "load", "name": "l", "url": url}]
+    sim = parse_scope(data).simulation
+    assert sim is not None
+    endpoint = authorize(sim, "s.toml", TODAY, resolver or (lambda host, port: ["127.0.0.1"]))["l"]
+    target = engine.Target.of(endpoint, sim.scenarios[0])
+    samples, _, truncated = asyncio.run(engine.run_stages(target, [(0.05, vus), (seconds, vus)], budget,
+                                                          timeout=2.0))
+    return samples, truncated
+
+
+def test_generator_keeps_alive_reconnects_and_stops_at_the_budget(web: tuple[int, int, Path]) -> None:
+    http, _, _ = web
+    samples, truncated = _stages(f"http://127.0.0.1:{http}/gz", engine.Budget(200_000, 60))
+    assert len(samples) > 200 and {s.status for s in samples} == {200} and not truncated  # chunked, reconnecting
+    budget = engine.Budget(150, 60)
+    samples, truncated = _stages(f"http://127.0.0.1:{http}/", budget, vus=8, seconds=5)
+    assert truncated and budget.used == len(samples) == 150 and {s.status for s in samples} == {200}
+    budget = engine.Budget(10_000, 0.3)  # the run's deadline ends the stages early
+    samples, truncated = _stages(f"http://127.0.0.1:{http}/", budget, vus=2, seconds=5)
+    assert samples and max(s.t for s in samples) < 1.5
+
+
+def test_generator_over_https_sends_sni_and_verifies_the_url_host(web: tuple[int, int, Path],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _, https, ca = web
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    wire.tls_context.cache_clear()
+    try:
+        samples, _ = _stages(f"https://localhost:{https}/sni", engine.Budget(10_000, 60), vus=3, seconds=0.4)
+        assert len(samples) > 20 and {s.status for s in samples} == {200}  # SNI "localhost", to 127.0.0.1
+        samples, _ = _stages(f"https://wrong.example.test:{https}/sni", engine.Budget(20, 60), vus=1)
+        assert samples and {s.status for s in samples} == {0}  # the certificate does not name the URL's host
+    finally:
+        wire.tls_context.cache_clear()

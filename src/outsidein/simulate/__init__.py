@@ -16,9 +16,13 @@ Decisions:
   budget; the run has a deadline. The scope's ``max_requests``/``max_seconds`` are capped in code
   (``MAX_SIMULATION_REQUESTS``, ``MAX_SIMULATION_SECONDS``, ``MAX_VUS``); a scenario that runs out is marked
   ``truncated`` and its verdict says so.
-- **Load generator**: asyncio + httpx (HTTP/1.1, keep-alive, one connection per virtual user), latency per
-  request with ``time.perf_counter``. Stages ramp linearly from the previous target like k6's ramping-vus.
-  Slowloris uses raw asyncio streams (partial headers, one more header line every ``interval`` seconds).
+- **Load generator** (``wire``): a minimal HTTP/1.1 keep-alive client on an asyncio protocol (pre-built
+  request bytes; responses framed by Content-Length, chunked or close; one connection per virtual user, to
+  the checked address, TLS with SNI and verification against the URL's host), the next request sent from the
+  previous response's callback; latency per request with ``time.perf_counter``. About 70,000 requests per
+  CPU-second, half of wrk's (``bench/simulate_bench.py``); a load result records ``generator.busy``. Stages
+  ramp linearly from the previous target like k6's ramping-vus. Slowloris uses raw asyncio streams (partial
+  headers, one more header line every ``interval`` seconds).
 - **Evidence** keeps per-scenario results and a per-second summary (requests, errors, p50/p95/max latency),
   never every sample, so a snapshot stays small and ``outsidein audit --from`` re-evaluates it offline.
 """

@@ -1,9 +1,9 @@
-"""The load generator: bounded HTTP/1.1 requests (httpx, asyncio) and the five scenarios.
+"""The load generator: bounded HTTP/1.1 requests (``wire``, asyncio) and the five scenarios.
 
 Every request and every held connection takes a token from the run's ``Budget``; nothing starts after the
-deadline. Latency is measured per request with ``time.perf_counter`` from just before the request is sent
-to the end of the response body. A request that fails at the transport (refused, reset, timeout) is a sample
-with status 0: an error, never a silent drop.
+deadline. Latency is measured per request with ``time.perf_counter`` from just before the request is written
+(or its connection opened, when there is none to reuse) to the end of the response body. A request that fails
+at the transport (refused, reset, timeout, not HTTP) is a sample with status 0: an error, never a silent drop.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
-
-import httpx
 
 from outsidein.scope import MAX_SIMULATION_REQUESTS, MAX_SIMULATION_SECONDS, MAX_VUS, ScenarioScope
 from outsidein.simulate.guard import Endpoint
+from outsidein.simulate.wire import Client, Sample, request_bytes, tls_context
+
+__all__ = ["Budget", "Sample", "Target", "per_second", "percentile", "run_stages", "summary"]
 
 TICK = 0.02  # seconds between the VU controller's looks at the ramp
 
@@ -47,17 +49,6 @@ class Budget:
         return max(0.0, self.deadline - time.monotonic())
 
 
-@dataclass(frozen=True)
-class Sample:
-    t: float  # seconds since the scenario started, when the response ended
-    latency_ms: float
-    status: int  # 0: transport error
-
-    @property
-    def error(self) -> bool:
-        return self.status == 0 or self.status >= 400
-
-
 @dataclass
 class Target:
     """One scenario's request, aimed at the authorized address."""
@@ -69,32 +60,22 @@ class Target:
 
     @classmethod
     def of(cls, endpoint: Endpoint, scenario: ScenarioScope) -> Target:
-        headers = {"Host": endpoint.host_header, "User-Agent": "outsidein-simulate/1", **dict(scenario.headers)}
+        headers = {"Host": endpoint.host_header, "User-Agent": "outsidein-simulate/1", "Accept": "*/*",
+                   "Accept-Encoding": "gzip, deflate", **dict(scenario.headers)}
         if scenario.body is not None and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json" if scenario.body.lstrip().startswith("{") else \
                 "application/x-www-form-urlencoded"
         return cls(endpoint, scenario.method, scenario.body, headers)
 
+    @cached_property
+    def payload(self) -> bytes:
+        """The request's bytes, built once and written as they are for every request."""
+        return request_bytes(self.endpoint, self.method, self.headers, self.body)
 
-def client(vus: int, timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(http1=True, http2=False, timeout=timeout, follow_redirects=False, trust_env=False,
-                             limits=httpx.Limits(max_connections=max(1, vus), max_keepalive_connections=max(1, vus)))
-
-
-async def request(http: httpx.AsyncClient, target: Target, t0: float, timeout: float | None = None) -> Sample:
-    ep = target.endpoint
-    extensions: dict[str, Any] = {"sni_hostname": ep.host} if ep.scheme == "https" else {}
-    if timeout is not None:
-        extensions["timeout"] = httpx.Timeout(timeout).as_dict()
-    started = time.perf_counter()
-    try:
-        response = await http.request(target.method, ep.request_url, content=target.body,
-                                      headers=target.headers, extensions=extensions)
-        status = response.status_code
-    except (httpx.HTTPError, OSError, ssl.SSLError):
-        status = 0
-    ended = time.perf_counter()
-    return Sample(ended - t0, (ended - started) * 1000.0, status)
+    def client(self, timeout: float) -> Client:
+        """A new connection-holder for this request (a keep-alive connection unless the headers say close)."""
+        close = any(k.lower() == "connection" and "close" in v.lower() for k, v in self.headers.items())
+        return Client(self.endpoint, self.payload, timeout=timeout, head=self.method.upper() == "HEAD", close=close)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -138,50 +119,93 @@ def vus_at(stages: Sequence[tuple[float, int]], elapsed: float) -> int:
     return 0
 
 
+class _Users:
+    """The virtual users of one ``run_stages``: each sends its next request from the previous one's callback."""
+
+    def __init__(self, target: Target, budget: Budget, think: float, timeout: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.target, self.budget, self.think, self.timeout = target, budget, think, timeout
+        self.samples: list[Sample] = []
+        self.desired = 0
+        self.done = False
+        self.active = 0
+        self.t0 = time.perf_counter()
+        self.idle: asyncio.Future[None] | None = None
+
+
+class _User:
+    """One virtual user: one connection, one request at a time, while its index is below the desired VUs."""
+
+    __slots__ = ("client", "index", "run", "stopped")
+
+    def __init__(self, index: int, run: _Users) -> None:
+        self.index, self.run, self.stopped = index, run, False
+        self.client = run.target.client(run.timeout)
+        run.active += 1
+
+    def next(self) -> None:
+        run = self.run
+        if run.done or self.index >= run.desired:
+            self.stop()
+        elif not run.budget.take():
+            run.done = True
+            self.stop()
+        else:
+            self.client.send(run.t0, self.answered)
+
+    def answered(self, sample: Sample) -> None:
+        run = self.run
+        run.samples.append(sample)
+        if run.think:
+            run.loop.call_later(run.think, self.next)
+        else:
+            self.next()
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        self.client.close()
+        run = self.run
+        run.active -= 1
+        if run.active == 0 and run.idle is not None and not run.idle.done():
+            run.idle.set_result(None)
+
+
 async def run_stages(target: Target, stages: Sequence[tuple[float, int]], budget: Budget, *, think: float = 0.0,
                      timeout: float = 10.0) -> tuple[list[Sample], dict[int, int], bool]:
     """Virtual users following the stages; (samples, VUs per second, truncated by the budget)."""
     stages = [(s, min(v, MAX_VUS)) for s, v in stages]
     total = min(sum(s for s, _ in stages), budget.time_left)
-    samples: list[Sample] = []
     vus_per_second: dict[int, int] = {}
-    state = {"desired": 0, "done": False}
-    # One client (one keep-alive connection) per virtual user: a shared pool of hundreds of connections costs
-    # httpcore far more per request than the requests themselves.
-    t0 = time.perf_counter()
-
-    async def vu(index: int) -> None:
-        async with client(1, timeout) as http:
-            while not state["done"] and index < state["desired"]:
-                if not budget.take():
-                    state["done"] = True
-                    return
-                samples.append(await request(http, target, t0))
-                if think:
-                    await asyncio.sleep(think)
-
-    tasks: dict[int, asyncio.Task[None]] = {}
-    while True:
-        elapsed = time.perf_counter() - t0
-        if elapsed >= total or state["done"]:
-            break
-        desired = vus_at(stages, elapsed)
-        state["desired"] = desired
-        second = int(elapsed)
-        vus_per_second[second] = max(vus_per_second.get(second, 0), desired)
-        for index in range(desired):
-            task = tasks.get(index)
-            if task is None or task.done():
-                tasks[index] = asyncio.create_task(vu(index))
-        await asyncio.sleep(TICK)
-    truncated = budget.exhausted
-    state["done"] = True
-    if tasks:
-        _, pending = await asyncio.wait(tasks.values(), timeout=timeout + 1)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-    return samples, vus_per_second, truncated
+    run = _Users(target, budget, think, timeout)
+    users: dict[int, _User] = {}  # at most MAX_VUS, each with at most one connection
+    try:
+        while True:
+            elapsed = time.perf_counter() - run.t0
+            if elapsed >= total or run.done:
+                break
+            desired = vus_at(stages, elapsed)
+            run.desired = desired
+            second = int(elapsed)
+            vus_per_second[second] = max(vus_per_second.get(second, 0), desired)
+            for index in range(desired):
+                user = users.get(index)
+                if user is None or user.stopped:
+                    users[index] = user = _User(index, run)
+                    user.next()
+            await asyncio.sleep(TICK)
+        truncated = budget.exhausted
+        run.done = True  # each user stops after its request in flight
+        if run.active:
+            run.idle = run.loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.idle, timeout + 1)
+    finally:
+        run.done = True
+        for user in users.values():
+            user.stop()
+    return run.samples, vus_per_second, truncated
 
 
 # ------------------------------------------------------------------------------------------------ scenarios
@@ -192,12 +216,12 @@ async def rate_limit(target: Target, params: dict[str, Any], budget: Budget) -> 
     statuses: list[int] = []
     samples: list[Sample] = []
     first_429 = None
-    async with client(1, params["timeout"]) as http:
+    async with target.client(params["timeout"]) as http:
         t0 = time.perf_counter()
         for index in range(1, params["max_requests"] + 1):
             if not budget.take():
                 break
-            sample = await request(http, target, t0)
+            sample = await http.request(t0)
             samples.append(sample)
             statuses.append(sample.status)
             if sample.status == 429:
@@ -216,7 +240,7 @@ async def rate_limit(target: Target, params: dict[str, Any], budget: Budget) -> 
 async def _hold(endpoint: Endpoint, index: int, interval: float, hold: float, sem: asyncio.Semaphore,
                 t0: float) -> dict[str, Any]:
     """One slow client: a partial request, one more header line every ``interval`` seconds."""
-    ctx = ssl.create_default_context() if endpoint.scheme == "https" else None
+    ctx = tls_context() if endpoint.scheme == "https" else None
     async with sem:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(
@@ -260,13 +284,13 @@ async def slowloris(endpoint: Endpoint, target: Target, params: dict[str, Any], 
     probes: list[Sample] = []
     # Each probe is a new visitor: a fresh connection, as a user arriving during the attack would open.
     target = Target(target.endpoint, target.method, target.body, {**target.headers, "Connection": "close"})
-    async with client(1, params["timeout"]) as http:
+    async with target.client(params["timeout"]) as http:
         await asyncio.sleep(min(0.5, hold / 4))
         while time.perf_counter() - t0 < hold - 0.2:
             if not budget.take():
                 break
             probe_started = time.perf_counter()
-            probes.append(await request(http, target, t0, timeout=min(params["timeout"], hold)))
+            probes.append(await http.request(t0, timeout=min(params["timeout"], hold)))
             await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - probe_started)))
     results = await asyncio.gather(*holders)
     opened = [r for r in results if r["opened"]]
@@ -282,22 +306,27 @@ async def slowloris(endpoint: Endpoint, target: Target, params: dict[str, Any], 
 
 
 async def load(target: Target, scenario: ScenarioScope, budget: Budget) -> dict[str, Any]:
+    """The stages, and how busy the generator itself was: ``generator.busy`` near 1.0 means its one core was
+    saturated, so the latencies include its own queueing (see docs/benchmarks.md for its capacity)."""
     params = scenario.params
+    cpu, wall = time.thread_time(), time.perf_counter()
     samples, vus, truncated = await run_stages(target, scenario.stages, budget, think=params["think_time"],
                                                timeout=params["timeout"])
+    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     return {"stages": [{"seconds": s, "vus": v} for s, v in scenario.stages], "truncated": truncated,
-            "peak_vus": max(vus.values(), default=0), "stats": summary(samples), "series": per_second(samples, vus)}
+            "peak_vus": max(vus.values(), default=0), "stats": summary(samples), "series": per_second(samples, vus),
+            "generator": {"cpu_s": round(cpu, 3), "busy": round(cpu / wall, 3) if wall > 0 else 0.0}}
 
 
 async def recovery(target: Target, params: dict[str, Any], budget: Budget) -> dict[str, Any]:
     """Baseline latency, an attack burst, then one request every ``interval`` until ``consecutive`` are back."""
     baseline: list[Sample] = []
-    async with client(1, params["timeout"]) as http:
+    async with target.client(params["timeout"]) as http:
         t0 = time.perf_counter()
         for _ in range(params["baseline_samples"]):
             if not budget.take():
                 break
-            baseline.append(await request(http, target, t0))
+            baseline.append(await http.request(t0))
     good = [s.latency_ms for s in baseline if not s.error]
     if not good:
         return {"error": "no successful baseline request: the target is not healthy before the attack",
@@ -311,14 +340,14 @@ async def recovery(target: Target, params: dict[str, Any], budget: Budget) -> di
     samples: list[Sample] = []
     recovered_after = None
     streak: list[Sample] = []
-    async with client(1, params["timeout"]) as http:
+    async with target.client(params["timeout"]) as http:
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < window:
             if not budget.take():
                 truncated = True
                 break
             left = window - (time.perf_counter() - t0)
-            sample = await request(http, target, t0, timeout=max(0.05, min(params["timeout"], left)))
+            sample = await http.request(t0, timeout=max(0.05, min(params["timeout"], left)))
             samples.append(sample)
             if not sample.error and sample.latency_ms <= threshold and sample.t <= window:
                 streak.append(sample)
