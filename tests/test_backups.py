@@ -17,7 +17,7 @@ import pytest
 from outsidein.audit import AuditReport, evaluate
 from outsidein.aws.collect import AwsCollector
 from outsidein.backups.collect import collect_backups
-from outsidein.backups.drill import DrillRefused, check_target, encrypt
+from outsidein.backups.drill import BackupObject, DrillRefused, check_target, encrypt, run_drill
 from outsidein.cli import main
 from outsidein.evidence import Snapshot
 from outsidein.models import Status
@@ -149,6 +149,30 @@ def test_snapshot_round_trip_and_no_aws_is_not_assessed(aws: Emulator, tmp_path:
     alone = _statuses(evaluate(Snapshot(collected_at=datetime.now(UTC), backups=collect_backups(scope))))
     assert alone[("backup-bucket-versioning", "backups")] == {Status.NOT_ASSESSED}
     assert alone[("backup-rds-retention", "backups")] == {Status.NOT_ASSESSED}
+
+
+def _drill_results(scope: BackupsScope) -> list[tuple[Status, str]]:
+    report = evaluate(Snapshot(collected_at=datetime.now(UTC), backups=collect_backups(scope)))
+    return [(r.status, r.detail or r.reason) for r in report.results if r.check_id == "backup-restore-drill"]
+
+
+def test_drill_log_times_without_a_zone_are_utc_and_unparsable_ones_are_ignored(tmp_path: Path) -> None:
+    log = tmp_path / "drills.jsonl"
+    scope = BackupsScope(drill_log=log)
+    naive = (datetime.now(UTC) - timedelta(days=2)).replace(tzinfo=None).isoformat(timespec="seconds")
+    log.write_text(json.dumps({"at": naive, "result": "success"}) + "\n")
+    assert [s for s, _ in _drill_results(scope)] == [Status.PASS]  # no crash comparing naive and aware times
+    old_naive = (datetime.now(UTC) - timedelta(days=90)).replace(tzinfo=None).isoformat()
+    log.write_text(json.dumps({"at": old_naive, "result": "success"}) + "\n")
+    assert [s for s, _ in _drill_results(scope)] == [Status.FAIL]
+    # An unparsable time is ignored: the valid record still decides.
+    log.write_text(json.dumps({"at": "last tuesday", "result": "success"}) + "\n" +
+                   json.dumps({"at": naive, "result": "failed", "reason": "wrong key"}) + "\n")
+    assert [s for s, _ in _drill_results(scope)] == [Status.FAIL]
+    # No valid record left: NOT_ASSESSED, naming the log line.
+    log.write_text("\n" + json.dumps({"at": "last tuesday", "result": "success"}) + "\n")
+    (status, detail), = _drill_results(scope)
+    assert status == Status.NOT_ASSESSED and f"{log}:2" in detail and "last tuesday" in detail
 
 
 # ------------------------------------------------------------------------------------------------ drills
@@ -286,3 +310,45 @@ def test_drill_guard_refuses_non_scratch_and_source_targets(aws: Emulator, pg: P
     monkeypatch.setenv("BACKUP_ENCRYPTION_KEY", KEY)
     assert main(["drill", "restore", "-c", str(config)]) == 0  # a file source, the real openssl format
     assert [r["result"] for r in _log(config)] == ["success"]
+
+
+def _fake_psql(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "psql"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def _object(plain: bytes) -> BackupObject:
+    data = encrypt(gzip.compress(plain), KEY.encode(), ITER)
+    return BackupObject("dump.sql.gz.enc", len(data), lambda: iter([data]), hashlib.sha256(data).hexdigest())
+
+
+def test_drill_reason_keeps_only_psql_error_line_and_psql_is_bounded(tmp_path: Path) -> None:
+    import time
+
+    drill = DrillScope(scratch_databases=("scratch",), iterations=ITER, max_seconds=1.5)
+    target = "host=localhost dbname=scratch user=drill"
+    env_file = tmp_path / "pgoptions"
+    talker = _fake_psql(tmp_path, f"""cat >/dev/null
+printf '%s\\n' "$PGOPTIONS" > {env_file}
+cat >&2 <<'EOF'
+psql:<stdin>:12: ERROR:  invalid input syntax for type integer: "alice@example.com"
+LINE 1: INSERT INTO customers VALUES ('alice@example.com', 'Alice Secretrow');
+DETAIL:  Key (email)=(alice@example.com) already exists.
+CONTEXT:  COPY customers, line 1: "1	alice@example.com	Alice Secretrow"
+EOF
+exit 3
+""")
+    record = run_drill(_object(b"COPY customers FROM stdin;\n"), target, drill, KEY.encode(), psql=talker)
+    assert record.result == "failed"
+    assert record.reason.startswith("psql failed: psql:<stdin>:12: ERROR:  invalid input syntax for type integer")
+    assert "alice@example.com" not in record.reason and "Secretrow" not in record.reason
+    assert "DETAIL" not in record.reason and "CONTEXT" not in record.reason and len(record.reason) < 260
+    assert "statement_timeout=1500" in env_file.read_text()  # the server bounds each statement too
+    # A psql that stops reading its input blocks the drill's writes: the watchdog ends it at max_seconds.
+    stuck = _fake_psql(tmp_path, "exec sleep 60\n")
+    started = time.monotonic()
+    record = run_drill(_object(os.urandom(4 << 20)), target, drill, KEY.encode(), psql=stuck)
+    assert time.monotonic() - started < 15
+    assert record.result == "failed" and "bound of 1.5 s" in record.reason

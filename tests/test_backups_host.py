@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,3 +164,51 @@ def test_timer_rows_and_durations() -> None:
                                                                    "1 day 13h ago")
     assert passed_hours("1 day 13h ago") == 37.0 and passed_hours("n/a") is None
     assert round(passed_hours("2 weeks 1 day ago") or 0) == 360
+
+
+LEAKY_SCRIPT = """#!/bin/sh
+mysqldump -u root -pMyS3cretDbPw shop > /var/backups/shop.sql
+openssl enc -aes-128-cbc -k Hunter2Passphrase -in /var/backups/shop.sql -out /var/backups/shop.enc
+PGPASSWORD=PgEnvSecret77 pg_dump -d production > /var/backups/pg.sql
+mysqldump --password=DashedSecret88 shop | gzip > /var/backups/b.sql.gz
+mysqldump --password SpacedSecret99 shop | gzip > /var/backups/c.sql.gz
+MYSQL_PWD=MyPwdEnvSecret1 mysqldump shop > /var/backups/d.sql
+pg_dump postgresql://app:UrlSecretPw42@db/app > /var/backups/e.sql
+pg_dump -d production | openssl enc -aes-128-cbc -pass pass:InlinePass55 > /var/backups/f.enc
+pg_dump -d production | openssl enc -aes-256-cbc -K 00112233445566778899aabbccddeeff -iv 01 > /var/backups/g.enc
+pg_dump -d production | gpg --symmetric --passphrase GpgSecret66 > /var/backups/h.gpg
+pg_dump -d production | openssl enc -aes-128-cbc -pass env:BACKUP_KEY > /var/backups/i.enc
+"""
+LEAKED = ("MyS3cretDbPw", "Hunter2Passphrase", "PgEnvSecret77", "DashedSecret88", "SpacedSecret99", "MyPwdEnvSecret1",
+          "UrlSecretPw42", "InlinePass55", "00112233445566778899aabbccddeeff", "GpgSecret66")
+
+
+def test_backup_script_secrets_never_reach_snapshot_findings_or_reports(tmp_path: Path) -> None:
+    from outsidein.report.html import render_html
+    from outsidein.report.json_report import render_json
+
+    folder = _folder(tmp_path, "db-9", {
+        "systemctl-list-timers-all": "NEXT LEFT LAST PASSED UNIT ACTIVATES\n",
+        "crontab-l": "0 2 * * * MYSQL_PWD=CronSecret31 mysqldump -pCronGlued32 shop > /var/backups/x.sql\n"
+                     "0 3 * * * /opt/backup/leaky.sh\n",
+        "cron-files": "",
+    }, {"/opt/backup/leaky.sh": LEAKY_SCRIPT})
+    snapshot = Snapshot(collected_at=datetime.now(UTC),
+                        hosts=collect_hosts([HostScope(name="db-9", evidence=folder, backups=True)]))
+    report = evaluate(snapshot)
+    details = [f.detail for f in report.findings if f.check_id.startswith("backup-script")]
+    assert len(details) >= 10  # the lines are still reported, with their secrets masked
+    assert any("-pass env:BACKUP_KEY" in d for d in details)  # a key named by environment variable stays readable
+    assert any("…[sha256:" in d and "-pMyS" in d for d in details)
+    texts = {"snapshot": json.dumps(snapshot.to_json()), "details": "\n".join(details),
+             "json": render_json(report), "html": render_html(report)}
+    for secret in (*LEAKED, "CronSecret31", "CronGlued32"):
+        for where, text in texts.items():
+            assert secret not in text, (secret, where)
+
+
+def test_script_issue_text_is_masked_even_from_unmasked_evidence() -> None:
+    issues = analyse_script("/b.sh", "mysqldump -u root -pMyS3cretDbPw shop > /var/backups/shop.sql\n"
+                                     "openssl enc -aes-128-cbc -k Hunter2Passphrase -in a -out b\n")
+    assert issues and all("MyS3cretDbPw" not in i.text and "Hunter2Passphrase" not in i.text for i in issues)
+    assert {i.kind for i in issues} == {"plaintext", "weak-encryption"}

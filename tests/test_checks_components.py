@@ -664,3 +664,87 @@ def test_unreachable_or_unmatched_ops_tool_is_not_assessed(grafana: ThreadingHTT
     for facts in collect(scope):
         (result,) = run(facts, "components-ops-tool-vulnerable")
         assert result.status is Status.NOT_ASSESSED and "unreachable" in result.reason
+
+
+# --- malformed evidence never breaks the audit nor reads as PASS -----------------------------------------
+
+MALFORMED = {  # an ``affected`` list holding a string beside a valid entry for the same package
+    "id": "GHSA-bad0-bad0-bad0", "modified": "2024-01-01T00:00:00Z", "summary": "broken record",
+    "affected": ["oops", {"package": {"ecosystem": "PyPI", "name": "flask"},
+                          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0"}]}]}],
+}
+
+
+def test_malformed_osv_record_is_not_assessed_and_others_still_match(tmp_path: Path) -> None:
+    db = tmp_path / "osv"
+    osvdb.import_file(db, write_records(tmp_path / "records", [*RECORDS, MALFORMED]))
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "requirements.txt").write_text("flask==2.0.0\nDjango==3.2.12\n")
+    (facts,) = collect(Scope(aws=None, manifests=(ManifestsScope("app", (tmp_path / "app",), "prod"),),
+                             osv=OsvScope(database=db)))
+    results = run(facts, "components-vulnerable-package")
+    [flask] = [r for r in results if r.resource.startswith("flask")]
+    assert flask.status is Status.NOT_ASSESSED and "malformed OSV record GHSA-bad0-bad0-bad0" in (flask.reason or "")
+    assert [r.resource for r in fails(results)] == ["Django@3.2.12"]
+    assert Status.PASS not in statuses(results)
+
+
+def test_db_import_counts_malformed_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("GHSA-35jh-r3h4-6jhm.json", json.dumps(LODASH))
+        zf.writestr("GHSA-trunc.json", json.dumps(LODASH)[:40])  # a truncated member
+        zf.writestr("GHSA-noid.json", json.dumps({"affected": []}))
+    assert main(["db", "import", "--database", str(tmp_path / "osv"), str(archive)]) == 0
+    out = capsys.readouterr().out
+    assert "npm 1" in out and "skipped 2 malformed record(s)" in out
+    assert "GHSA-trunc.json: not valid JSON" in out and "no id" in out
+
+
+def test_broken_compose_file_makes_image_check_not_assessed(tmp_path: Path, database: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "docker-compose.yml").write_text("services:\n  web:\n    image: nginx:1.25\n   bad: [\n")
+    (tmp_path / "app" / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    (facts,) = collect(Scope(aws=None, manifests=(ManifestsScope("app", (tmp_path / "app",), "prod"),),
+                             osv=OsvScope(database=database)))
+    results = run(facts, "components-image-latest")
+    assert statuses(results) == {Status.NOT_ASSESSED}, results
+    [gap] = results
+    assert gap.resource.startswith("docker-compose.yml:") or "docker-compose.yml:" in gap.resource
+    assert "docker-compose.yml:4:" in (gap.reason or "")
+
+
+def test_inventory_file_cap_is_recorded(tmp_path: Path, database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from outsidein.components import inventory
+
+    monkeypatch.setattr(inventory, "MAX_FILES", 1)
+    (tmp_path / "app" / "a").mkdir(parents=True)
+    (tmp_path / "app" / "a" / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    (tmp_path / "app" / "b").mkdir()
+    (tmp_path / "app" / "b" / "Dockerfile").write_text("FROM nginx:latest\n")
+    (facts,) = collect(Scope(aws=None, manifests=(ManifestsScope("app", (tmp_path / "app",), "prod"),),
+                             osv=OsvScope(database=database)))
+    assert any("stopped at the cap" in e for e in facts.errors)
+    results = run(facts, "components-image-latest")
+    assert Status.PASS not in statuses(results)
+    assert any(r.status is Status.NOT_ASSESSED and "cap" in (r.reason or "") for r in results)
+
+
+def test_one_package_failing_to_match_never_stops_the_others(tmp_path: Path, database: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    real = osvdb.OsvDatabase.lookup
+
+    def lookup(self: osvdb.OsvDatabase, ecosystem: str, name: str, version: str) -> Any:
+        if name == "flask":
+            raise RuntimeError("corrupt row")
+        return real(self, ecosystem, name, version)
+
+    monkeypatch.setattr(osvdb.OsvDatabase, "lookup", lookup)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "requirements.txt").write_text("flask==2.0.0\nDjango==3.2.12\n")
+    (facts,) = collect(Scope(aws=None, manifests=(ManifestsScope("app", (tmp_path / "app",), "prod"),),
+                             osv=OsvScope(database=database)))
+    results = run(facts, "components-vulnerable-package")
+    [flask] = [r for r in results if r.resource.startswith("flask")]
+    assert flask.status is Status.NOT_ASSESSED and "RuntimeError: corrupt row" in (flask.reason or "")
+    assert [r.resource for r in fails(results)] == ["Django@3.2.12"]

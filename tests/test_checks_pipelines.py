@@ -431,3 +431,71 @@ def test_broken_yaml_is_not_assessed(tmp_path: Path) -> None:
     results = run("cicd-gate-missing", facts)
     assert any(r.status is Status.NOT_ASSESSED for r in results)
     assert not any(r.status is Status.PASS for r in results)
+
+
+INJECTABLE = """\
+on: pull_request_target
+permissions:
+  contents: read
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "${{ github.event.pull_request.title }}"
+"""
+
+
+def _with_record(facts_root: Path, path: str, record: dict[str, str]) -> PipelineFacts:
+    [evidence] = collect_pipelines(Scope(repositories=(RepositoryScope("repo", facts_root, "prod"),)))
+    raw = evidence.to_json()
+    raw["data"]["data"]["files"][path] = record
+    return parse_pipelines(SourceEvidence.from_json(raw, "test"))
+
+
+def test_unreadable_or_broken_workflow_is_never_pass(tmp_path: Path) -> None:
+    files = hardened(tmp_path, **{".github/workflows/t.yml": INJECTABLE})
+    facts = facts_of(tmp_path, files)
+    assert fails("cicd-script-injection", facts)
+    t_yml = str(tmp_path / ".github/workflows/t.yml")
+    unreadable = _with_record(tmp_path, t_yml, {"kind": "github", "error": "permission denied"})
+    broken_dir = tmp_path / "broken"
+    broken = facts_of(broken_dir, hardened(broken_dir, **{".github/workflows/t.yml": "on: push\njobs: [\n"}))
+    for variant, name in ((unreadable, "t.yml"), (broken, "t.yml")):
+        for check in all_checks():
+            if check.meta.layer != 11 or check.meta.id.startswith("dockerfile-"):
+                continue
+            results = run(check.meta.id, variant)
+            assert not any(r.status is Status.PASS for r in results), (check.meta.id, results)
+            gaps = [r for r in results if r.status is Status.NOT_ASSESSED]
+            assert gaps and all(name in r.resource and name in (r.reason or "") for r in gaps), check.meta.id
+        assert run("dockerfile-root-user", variant)[0].status is Status.PASS  # reads no workflow
+    assert "permission denied" in (run("cicd-script-injection", unreadable)[0].reason or "")
+    # a problem proven by the files that were read still fails beside the gap
+    also_bad = _with_record(tmp_path, str(tmp_path / ".github/workflows/zz.yml"),
+                            {"kind": "github", "error": "permission denied"})
+    statuses = {r.status for r in run("cicd-script-injection", also_bad)}
+    assert statuses == {Status.FAIL, Status.NOT_ASSESSED}
+
+
+def test_yaml_error_names_path_line_and_column(tmp_path: Path) -> None:
+    facts = facts_of(tmp_path, {".github/workflows/x.yml": "on: push\njobs:\n  a:\n    b: c\n   \tc: @d\n"})
+    [result] = [r for r in run("cicd-action-unpinned", facts) if r.status is Status.NOT_ASSESSED]
+    assert result.reason is not None and f"{tmp_path}/.github/workflows/x.yml:5:4: YAML syntax error" in \
+        result.reason, result.reason
+    gl = facts_of(tmp_path / "g", {".gitlab-ci.yml": "stages: [a\nscan:\n  script: x\n"})
+    [wf] = gl.workflows
+    assert wf.error is not None and wf.error.startswith(f"{tmp_path}/g/.gitlab-ci.yml:2:") and "YAML" in wf.error
+
+
+def test_collector_cap_is_recorded_and_never_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import outsidein.pipelines.collect as collect_module
+
+    monkeypatch.setattr(collect_module, "MAX_FILES", 1)  # the walk's cap is MAX_FILES * 10 files
+    files = hardened(tmp_path, **{f"docs/{i:02}.md": "" for i in range(12)})
+    facts = facts_of(tmp_path, files)
+    assert facts.truncated and "cap" in facts.truncated
+    for check in all_checks():
+        if check.meta.layer == 11:
+            results = run(check.meta.id, facts)
+            assert not any(r.status is Status.PASS for r in results), (check.meta.id, results)
+            assert any(r.status is Status.NOT_ASSESSED and "cap" in (r.reason or "") for r in results)

@@ -28,8 +28,9 @@ from outsidein.host.facts import parse_host
 from outsidein.models import Result, Severity, Status
 from outsidein.scope import HostScope, RepositoryScope
 from outsidein.secrets import environ
-from outsidein.secrets.collect import LineScanner, collect_repositories, collect_repository
-from outsidein.secrets.facts import parse_repository
+from outsidein.secrets.collect import MAX_FILE_BYTES, collect_repositories, collect_repository
+from outsidein.secrets.facts import ENVIRON_KEY, parse_repository
+from outsidein.secrets.scan import LineScanner
 
 RNG = random.Random(5)
 ALNUM = string.ascii_letters + string.digits
@@ -44,7 +45,7 @@ GITHUB_TOKEN = "ghp_" + rand(36)
 DB_PASSWORD = rand(12) + "#!" + rand(10)
 BRANCH_TOKEN = "xoxb-" + rand(12, string.digits) + "-" + rand(24)
 REPO_CHECKS = ("secrets-in-tree", "secrets-in-history", "secrets-env-file-committed", "secrets-gitignore",
-               "secrets-precommit-scan", "secrets-dockerfile-env")
+               "secrets-precommit-scan")
 GOOD_GITIGNORE = ".env\n.env.*\n!.env.example\n*.pem\n*.key\n*.p12\n*.pfx\nsecrets.yaml\nsecrets.json\n"
 PRECOMMIT = ("repos:\n  - repo: https://github.com/gitleaks/gitleaks\n    rev: v8.18.0\n    hooks:\n"
              "      - id: gitleaks\n")
@@ -199,23 +200,68 @@ def test_precommit_without_secret_scanner(tmp_path: Path) -> None:
     assert result.status is Status.FAIL and ".pre-commit-config.yaml name(s) no secret scanner" in result.detail
 
 
-def test_dockerfile_env_and_arg(tmp_path: Path) -> None:
+def test_dockerfile_literal_secret_is_reported_once_in_the_tree(tmp_path: Path) -> None:
+    """Layer 5 reports a literal secret on a Dockerfile line like any other (rotate it); the ENV/ARG build design
+    is layer 11's dockerfile-secret-env. A name without a literal (ARG NPM_TOKEN) is not a leaked value."""
     repo = Repo(tmp_path / "r")
     repo.commit(Dockerfile=f"FROM node:20\nARG NPM_TOKEN\nENV DB_PASSWORD={DB_PASSWORD} NODE_ENV=production\n"
                            "ENV API_KEY changeme\n",
                 docker__workerDOTDockerfile="FROM alpine\nENV STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY}\n")
     evidence = scan(repo)
     found = verdicts(evidence)
-    fails = sorted((r.resource, r.detail, r.severity) for r in found["secrets-dockerfile-env"])
-    docker, worker = f"{repo.path}/Dockerfile", f"{repo.path}/docker/worker.Dockerfile"
-    assert [(res, sev) for res, _, sev in fails] == [(f"{docker}:2", None), (f"{docker}:3", Severity.CRITICAL),
-                                                   (f"{docker}:4", None), (f"{worker}:2", None)]
-    details = [d for _, d, _ in fails]
-    assert "ARG NPM_TOKEN" in details and "ENV API_KEY" in details
-    assert any(d.startswith("ENV DB_PASSWORD = ") and "[sha256:" in d for d in details)
-    # the same lines are not reported again as secrets in the tree
-    assert not [r for r in found["secrets-in-tree"] if r.status is Status.FAIL and r.resource.startswith(docker)]
+    assert "secrets-dockerfile-env" not in {c.meta.id for c in all_checks()}
+    assert "dockerfiles" not in evidence.data.data
+    fails = [(r.resource, r.detail) for r in found["secrets-in-tree"] if r.status is Status.FAIL]
+    assert [res for res, _ in fails] == [f"{repo.path}/Dockerfile:3"]
+    assert fails[0][1].startswith("generic-secret ") and "[sha256:" in fails[0][1]
     assert_no_secret(evidence, found, DB_PASSWORD)
+
+
+def test_skipped_files_are_not_assessed_never_clean(tmp_path: Path) -> None:
+    """A 6.5 MB dump ending in a key and an unreadable file are named in a NOT_ASSESSED result, never PASS."""
+    repo = Repo(tmp_path / "r")
+    dump = "INSERT INTO t VALUES (1, 'x');\n" * (6_500_000 // 31) + f"-- aws_access_key_id = {AWS_KEY_ID}\n"
+    assert len(dump) > MAX_FILE_BYTES
+    repo.commit(dumpDOTsql=dump, lockedDOTtxt=f"token = '{GITHUB_TOKEN}'\n")
+    (repo.path / "locked.txt").chmod(0)
+    try:
+        if os.access(repo.path / "locked.txt", os.R_OK):
+            (repo.path / "locked.txt").chmod(0o644)  # root reads anything: only the large file is skipped
+        evidence = scan(repo)
+    finally:
+        (repo.path / "locked.txt").chmod(0o644)
+    found = verdicts(evidence)
+    skipped = {s["file"]: s["reason"] for s in evidence.data.data["tree"]["skipped"]}
+    assert skipped["dump.sql"] == "6.5 MB, over the 5.0 MB limit"
+    results = found["secrets-in-tree"]
+    assert Status.PASS not in statuses(results)
+    (gap,) = [r for r in results if r.status is Status.NOT_ASSESSED]
+    assert "dump.sql (6.5 MB, over the 5.0 MB limit)" in gap.reason
+    if "locked.txt" in skipped:
+        assert "locked.txt (not readable: Permission denied)" in gap.reason
+        assert statuses(results) == {Status.NOT_ASSESSED}
+    else:  # what was read still FAILs next to the files that were not
+        assert statuses(results) == {Status.FAIL, Status.NOT_ASSESSED}
+    assert_no_secret(evidence, found, AWS_KEY_ID, GITHUB_TOKEN)
+
+
+def test_nul_bytes_text_is_scanned_binary_is_skipped_silently(tmp_path: Path) -> None:
+    """A text file with a stray NUL is scanned without it; a real PNG (magic bytes) is neither scanned nor a gap."""
+    repo = Repo(tmp_path / "r")
+    repo.commit(DOTgitignore=GOOD_GITIGNORE, DOTpre_H_commit_H_configDOTyaml=PRECOMMIT)
+    repo.write("export.csv", f"id,name\n1,\0bob\naws_key_id={AWS_KEY_ID}\n")
+    repo.write("notes.txt", f"token = '{GITHUB_TOKEN}'\n".encode("utf-16-le").decode("latin-1"))
+    (repo.path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + f"AKIA{'B' * 16}".encode())
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "data")
+    evidence = scan(repo)
+    found = verdicts(evidence)
+    tree = evidence.data.data["tree"]
+    assert tree["skipped"] == [] and tree["binary"] == 1 and tree["nul_removed"] == 2
+    fails = sorted(r.resource for r in found["secrets-in-tree"] if r.status is Status.FAIL)
+    assert fails == [f"{repo.path}/export.csv:3", f"{repo.path}/notes.txt:1"]
+    assert statuses(found["secrets-in-tree"]) == {Status.FAIL}
+    assert_no_secret(evidence, found, AWS_KEY_ID, GITHUB_TOKEN)
 
 
 def test_not_a_git_repository_is_not_assessed_for_history(tmp_path: Path) -> None:
@@ -274,7 +320,8 @@ def test_process_environ_live(secret_process: subprocess.Popen[bytes]) -> None:
     evidence = HostCollector(HostScope(name="local")).collect()
     assert DB_PASSWORD not in json.dumps(evidence.to_json())
     facts = parse_host(evidence)
-    mine = [v for v in facts.process_environ if v.pid == secret_process.pid]
+    assert facts.process_environ is not None
+    mine = [v for v in facts.process_environ.secrets if v.pid == secret_process.pid]
     assert sorted(v.name for v in mine) == ["DB_PASSWORD", "REDIS_URL", "STRIPE_API_KEY"]  # placeholder skipped
     results = run(HOST, facts, "secrets-process-environ")
     (sleep,) = [r for r in results if r.resource == "local:sleep"]
@@ -303,6 +350,23 @@ def test_process_environ_unreadable_and_off() -> None:
     off = HostCollector(HostScope(name="off", process_environ=False))
     (result,) = run(HOST, parse_host(off.collect()), "secrets-process-environ")
     assert result.status is Status.NOT_ASSESSED and "was not collected" in result.reason
+
+
+def test_process_environ_nothing_read_is_not_assessed(tmp_path: Path) -> None:
+    """An empty saved file, '#read 0' (nothing readable) or hidepid for a non-root collector is never clean."""
+    for text, reason in (("", "no '#read <n>' line"), ("#read 0\n#unreadable 0\n", "#read 0"),
+                         ("#read 2\n#unreadable 0\n#hidepid rw,nosuid,hidepid=2\n", "hidepid=2")):
+        host = HostEvidence(name="h", address="local", files={ENVIRON_KEY: Record(data=text)})
+        (result,) = run(HOST, parse_host(host), "secrets-process-environ")
+        assert result.status is Status.NOT_ASSESSED and reason in result.reason, text
+    scope = HostScope(name="saved", evidence=tmp_path)
+    (tmp_path / environ.FOLDER_FILE).write_text("")
+    (result,) = run(HOST, parse_host(load_host_folder(scope)), "secrets-process-environ")
+    assert result.status is Status.NOT_ASSESSED and "no process environment was read" in result.reason
+    # an auditor's raw `cat /proc/<PID>/environ | tr "\0" "\n"` dump is one process read
+    (tmp_path / environ.FOLDER_FILE).write_text("PATH=/usr/bin\nHOME=/root\n")
+    (result,) = run(HOST, parse_host(load_host_folder(scope)), "secrets-process-environ")
+    assert result.status is Status.PASS
 
 
 # ------------------------------------------------------------------------------------------ labelled corpus

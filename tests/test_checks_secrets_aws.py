@@ -109,3 +109,30 @@ def test_rotation_overdue_and_denied(aws: Emulator) -> None:
     evidence.put_error("us-east-1", "secretsmanager.list_secrets", "access denied: secretsmanager:ListSecrets")
     report = evaluate(evidence)
     assert verdicts(report, "secrets-manager-rotation") == {"us-east-1": {Status.NOT_ASSESSED}}
+
+
+def test_undecodable_user_data_is_not_assessed(aws: Emulator) -> None:
+    """Bad base64 or a truncated gzip is not an empty script: that instance is NOT_ASSESSED with the error."""
+    import base64
+    import gzip
+
+    from outsidein.audit import evaluate
+    from outsidein.secrets.aws import sanitize
+
+    ec2 = aws.client("ec2")
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=3, MaxCount=3,
+                                                        UserData="#!/bin/sh\necho hello\n")["Instances"]]
+    bad_base64, truncated, fine = sorted(ids)
+    evidence = aws.collect()
+    script = gzip.compress(f"#!/bin/sh\nexport DB_PASSWORD='{PASSWORD}'\n".encode())
+    for instance, value in ((bad_base64, "IyEvYmluL3No!"), (truncated, base64.b64encode(script[:-12]).decode())):
+        raw = {"InstanceId": instance, "UserData": {"Value": value}}
+        evidence.put("us-east-1", "ec2.describe_instance_attribute",
+                     sanitize("ec2.describe_instance_attribute", raw), instance)
+    assert PASSWORD not in json.dumps(evidence.to_json())
+    report = evaluate(evidence)
+    ud = verdicts(report, "secrets-ec2-user-data")
+    assert ud[bad_base64] == ud[truncated] == {Status.NOT_ASSESSED} and ud[fine] == {Status.PASS}
+    reasons = {r.resource: r.reason for _, r in report.not_assessed if r.check_id == "secrets-ec2-user-data"}
+    assert "user data could not be decoded (Error: " in reasons[bad_base64]
+    assert "user data could not be decoded (EOFError: " in reasons[truncated]

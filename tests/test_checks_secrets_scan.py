@@ -18,13 +18,12 @@ import pytest
 from outsidein.secrets import rules
 from outsidein.secrets.collect import (
     GIT_LOG,
-    LineScanner,
     _finding,
     is_env_file,
     scan_history,
     scan_history_stream,
-    scan_text,
 )
+from outsidein.secrets.scan import LineScanner, scan_text
 from tests.test_checks_secrets import LOOK_ALIKES, SECRETS, Repo
 
 RNG = random.Random(11)

@@ -55,7 +55,7 @@ def planted(path: Path) -> set[tuple[str, str, Severity]]:
         ("secrets-env-file-committed", f"{path}/.env", Severity.HIGH),
         ("secrets-gitignore", f"{path}/.gitignore", Severity.MEDIUM),
         ("secrets-precommit-scan", f"{path}/.pre-commit-config.yaml", Severity.MEDIUM),
-        ("secrets-dockerfile-env", f"{dockerfile}:5", Severity.CRITICAL),
+        ("secrets-in-tree", f"{dockerfile}:5", Severity.CRITICAL),  # rotate it; layer 11 judges the build
         # layer 10
         ("components-vulnerable-package", "Django@3.2.12", Severity.CRITICAL),
         ("components-vulnerable-package", "lodash@4.17.20", Severity.HIGH),

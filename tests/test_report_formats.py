@@ -22,7 +22,7 @@ from outsidein.baseline import BaselineEntry
 from outsidein.cli import main
 from outsidein.evidence import Snapshot
 from outsidein.models import Severity, Status
-from outsidein.report.common import source_location, tickets
+from outsidein.report.common import source_location
 from outsidein.report.formats import FORMATS
 from outsidein.report.html import render_html
 from outsidein.report.junit import render_junit
@@ -30,6 +30,8 @@ from outsidein.report.markdown import GITHUB_COMMENT_LIMIT, render_markdown
 from outsidein.report.ocsf import report_ocsf
 from outsidein.report.progress import CollectionProgress, collection_progress
 from outsidein.report.sarif import report_sarif
+from outsidein.tickets import build_tickets, report_tickets
+from outsidein.tickets.build import stored_view
 
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 AUDIT_CLOCK = datetime(2026, 11, 28, tzinfo=UTC)
@@ -210,7 +212,24 @@ def test_html_is_self_contained(report: AuditReport) -> None:
         assert external not in page
     assert page.count('class="layer-row"') == 12
     assert page.count("data-severity=") == len(report.findings)
-    assert "unassigned" in page and len(tickets(report)) == page.count("<tr><td><span class=\"sev\"")
+    assert "unassigned" in page and len(report_tickets(report)) == page.count("<tr><td><span class=\"sev\"")
+
+
+def test_html_tickets_are_the_tickets_command_grouping(report: AuditReport) -> None:
+    """One implementation: the HTML tickets are build_tickets' (`outsidein tickets`), owner choice included."""
+    check = report.findings[0].check_id
+    owners = ["web-team", "web-team", "platform"]
+    findings = [dataclasses.replace(report.findings[0], resource=f"r{i}", fingerprint=f"fp{i}", owner=owner)
+                for i, owner in enumerate(owners)]
+    mixed = dataclasses.replace(report, findings=findings)
+    built = build_tickets([stored_view(f) for f in findings], mixed.evaluated_at)
+    assert [t.owner for t in built] == ["web-team"]  # the owner most of its resources have
+    page = render_html(mixed)
+    section = page[page.index('<section id="tickets">'):]
+    row = section[section.index(f"<code>{check}</code>"):]
+    row = row[:row.index("</tr>")]
+    assert "<td>web-team</td>" in row and "platform" not in row
+    assert f'<td class="num">{len(findings)}</td>' in row
 
 
 def _chromium() -> str | None:

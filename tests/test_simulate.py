@@ -30,7 +30,7 @@ from outsidein.models import Severity, Status
 from outsidein.scope import ScopeError, parse_scope
 from outsidein.simulate import engine, wire
 from outsidein.simulate.chart import render_chart
-from outsidein.simulate.collect import run_simulation
+from outsidein.simulate.collect import GRACE_SECONDS, run_simulation
 from outsidein.simulate.guard import SimulationRefused, authorize
 from tests.servers import Pki, free_port, stop, wait_port, which
 from tests.test_checks_nginx import Server
@@ -399,3 +399,26 @@ def test_generator_over_https_sends_sni_and_verifies_the_url_host(web: tuple[int
         assert samples and {s.status for s in samples} == {0}  # the certificate does not name the URL's host
     finally:
         wire.tls_context.cache_clear()
+
+
+def test_a_server_that_never_answers_cannot_stretch_the_run_past_its_time_limit() -> None:
+    """Requests in flight at the deadline are cut off: the run ends within max_seconds plus a short grace,
+    whatever the per-request timeout, and the scenario has no verdict (NOT_ASSESSED), never a PASS."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # accepts (the kernel completes the handshake) and never answers
+    port = listener.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    data = scope_data(port, max_seconds=2, scenarios=[
+        {"kind": "rate_limit", "name": "login", "url": f"{base}/login", "timeout": 60}])
+    started = time.monotonic()
+    try:
+        evidence = run_simulation(parse_scope(data).simulation, "scope", TODAY)
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 2 + GRACE_SECONDS + 1.5
+    (scenario,) = evidence.data.data["scenarios"]
+    assert "cut off at the run's time limit" in scenario["error"]

@@ -406,3 +406,23 @@ def test_scope_store_keys(tmp_path: Path) -> None:
     bad.write_text('[[owners]]\nlayer = 3\n')
     with pytest.raises(ScopeError, match="owner"):
         load_scope(bad)
+
+
+def test_bad_store_values_are_clear_errors_with_the_password_masked(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OUTSIDEIN_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    # A port that is not a number: a StoreError naming the value, not a ValueError traceback.
+    with pytest.raises(StoreError, match=r"postgresql://u:\*\*\*@db:5x432/app: not a valid store URL") as bad:
+        Store("postgresql://u:S3cretPW@db:5x432/app")
+    assert "S3cretPW" not in str(bad.value)
+    assert main(["history", "--store", "postgresql://u:S3cretPW@db:5x432/app"]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid store URL" in err and "S3cretPW" not in err and "Traceback" not in err
+    # A URL missing its "://" is refused, never taken as a SQLite path to create.
+    for value in ("postgres//u:S3cretPW@db/app", "u:S3cretPW@db/app", "postgres:db//app"):
+        assert main(["history", "--store", value]) == 2, value
+        err = capsys.readouterr().err
+        assert "without scheme://" in err and "S3cretPW" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing was created

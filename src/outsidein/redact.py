@@ -12,11 +12,13 @@ import re
 
 SECRET_KEY = r"[\w.-]*(?:passw(?:or)?d|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|" \
              r"credential|auth[_-]?key|client[_-]?secret)[\w.-]*"
-# key: value / key = value / key=value / "key": "value" / --key value / export KEY=value
-_ASSIGNMENT = re.compile(
-    rf"""(?P<key>["']?{SECRET_KEY}["']?\s*(?::|=|\s)\s*)(?P<quote>["']?)(?P<value>[^\s"'#,;}}]{{4,}})(?P=quote)""",
-    re.IGNORECASE,
-)
+_VALUE = r"""(?P<quote>["']?)(?P<value>[^\s"'#,;}]{3,})(?P=quote)"""
+# key: value / key = value / key=value / "key": "value" / export KEY=value
+_ASSIGNMENT = re.compile(rf"""(?P<key>["']?{SECRET_KEY}["']?\s*[:=]\s*){_VALUE}""", re.IGNORECASE)
+# --password value / -secret value (a flag, not a word such as `detect-secrets scan`)
+_FLAG = re.compile(rf"""(?P<key>(?<![\w-])--?{SECRET_KEY}\s+){_VALUE}""", re.IGNORECASE)
+# an NGINX-style directive: `secure_link_secret value;`
+_DIRECTIVE = re.compile(rf"""(?P<key>^[ \t]*{SECRET_KEY}[ \t]+){_VALUE}(?=[ \t]*;)""", re.IGNORECASE | re.MULTILINE)
 _AUTH_HEADER = re.compile(r"(?P<key>Authorization\s*[:=]?\s*[\"']?(?:Basic|Bearer|Token)\s+)(?P<value>[\w.~+/=-]{8,})",
                           re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<key>[a-z][\w+.-]*://[^\s:/@]+:)(?P<value>[^\s@/]{3,})(?=@)", re.IGNORECASE)
@@ -25,14 +27,18 @@ _KNOWN_TOKENS = re.compile(
     r"\bsk_live_[A-Za-z0-9]{16,}\b|\bglpat-[A-Za-z0-9_-]{20,}\b"
 )
 _PEM = re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)(.*?)(-----END [A-Z ]*PRIVATE KEY-----)", re.DOTALL)
-_PLACEHOLDER = re.compile(r"^(?:/[\w./-]*|\{\{.*\}\}|\$\{?[\w.]+\}?|<[^>]+>|\*+|x+|changeme|redacted|none|null|"
+_PLACEHOLDER = re.compile(r"^(?:/[\w./-]*|\{\{.*|\$[{(].*|\$[\w.]+|<[^>]+>|\*+|x+|changeme|redacted|none|null|"
                           r"true|false|yes|no|on|off|\d{1,5})$", re.IGNORECASE)
 
 
 def mask(value: str) -> str:
-    """``abcd…[sha256:1a2b3c4d]``: enough to recognise the same secret again, not to use it."""
+    """``abcd…[sha256:1a2b3c4d]``: enough to recognise the same secret again, not to use it.
+
+    The prefix is at most a quarter of the value (4 characters from 16 on, none under 12), so a short
+    password is never shown whole or nearly whole."""
     digest = hashlib.sha256(value.encode()).hexdigest()[:8]
-    return f"{value[:4]}…[sha256:{digest}]"
+    shown = 0 if len(value) < 12 else min(4, len(value) // 4)
+    return f"{value[:shown]}…[sha256:{digest}]"
 
 
 def _mask_group(match: re.Match[str]) -> str:
@@ -50,4 +56,6 @@ def redact_text(text: str) -> str:
     text = _AUTH_HEADER.sub(_mask_group, text)
     text = _URL_PASSWORD.sub(_mask_group, text)
     text = _ASSIGNMENT.sub(_mask_group, text)
+    text = _FLAG.sub(_mask_group, text)
+    text = _DIRECTIVE.sub(_mask_group, text)
     return _KNOWN_TOKENS.sub(lambda m: mask(m.group(0)), text)

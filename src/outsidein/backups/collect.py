@@ -1,6 +1,7 @@
 """The backup plan and the restore-drill log as evidence: one ``SourceEvidence`` (kind "backups").
 
-``data.data`` is ``{"plan": {...the [backups] expectations...}, "drill_log": path, "drills": [records]}``
+``data.data`` is ``{"plan": {...the [backups] expectations...}, "drill_log": path, "drills": [records],
+"drill_lines": [the log line of each record]}``
 (records as ``outsidein.backups.drill.DrillRecord`` writes them). A drill log that cannot be read is an
 error record: the drill check is then NOT_ASSESSED, never PASS. The buckets themselves are AWS evidence
 (``outsidein.backups.aws``).
@@ -8,7 +9,7 @@ error record: the drill check is then NOT_ASSESSED, never PASS. The buckets them
 
 from __future__ import annotations
 
-from outsidein.backups.drill import read_log
+from outsidein.backups.drill import read_log_lines
 from outsidein.evidence import Record, SourceEvidence
 from outsidein.scope import BackupsScope
 
@@ -30,7 +31,9 @@ def collect_backups(scope: BackupsScope | None) -> list[SourceEvidence]:
                                             "drills_error": "no drill log: the scope has no file to sit next to; "
                                                             "set [backups] drill_log"}))]
     try:
-        data["drills"] = read_log(scope.drill_log)
+        numbered = read_log_lines(scope.drill_log)
+        data["drills"] = [record for _, record in numbered]
+        data["drill_lines"] = [number for number, _ in numbered]  # the log line of each record
     except (OSError, ValueError) as exc:
         data["drills"] = None
         data["drills_error"] = f"drill log unreadable: {exc}"

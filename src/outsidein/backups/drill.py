@@ -306,6 +306,29 @@ def _psql_env(info: dict[str, str]) -> tuple[str, dict[str, str]]:
     return make_conninfo(**info), env
 
 
+PSQL_ERROR_MAX = 200
+_PSQL_PROBLEM = re.compile(r"\b(?:ERROR|FATAL|PANIC):|\berror:")
+# Values psql quotes in an error line (``invalid input syntax for type integer: "…"``, ``value "…" is out of
+# range``, any '…' literal); identifiers such as ``relation "customers"`` stay.
+_PSQL_VALUES = (re.compile(r"'(?:[^']|'')*'"), re.compile(r'(:\s*)"(?:[^"]|"")*"\s*$'),
+                re.compile(r'(\bvalues?\s+)"(?:[^"]|"")*"', re.I))
+
+
+def psql_error(stderr: str, code: int | None) -> str:
+    """What a failed psql says, safe for the drill log: its first ``ERROR:`` line (else its first error line),
+    without the DETAIL, CONTEXT and HINT lines (which quote rows of the restored data) or the values it quotes,
+    and at most 200 characters."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    first = next((line for line in lines if "ERROR:" in line), None) or \
+        next((line for line in lines if _PSQL_PROBLEM.search(line)), None)
+    if first is None:
+        return f"psql exited {code}"
+    first = _PSQL_VALUES[0].sub("'…'", first)
+    first = _PSQL_VALUES[1].sub(lambda m: m.group(1) + '"…"', first)
+    first = _PSQL_VALUES[2].sub(lambda m: m.group(1) + '"…"', first)
+    return first if len(first) <= PSQL_ERROR_MAX else first[:PSQL_ERROR_MAX - 1] + "…"
+
+
 def _count_rows(info: dict[str, str], password: str | None, drill: DrillScope) -> tuple[dict[str, int], list[str]]:
     import psycopg
     from psycopg import sql
@@ -344,6 +367,10 @@ def run_drill(obj: BackupObject, target: str, drill: DrillScope, passphrase: byt
                          result="failed")
     started = time.perf_counter()
     conninfo, env = _psql_env(dict(info))
+    # The server ends any statement that outlives the drill; the watchdog ends psql itself (a write to its stdin
+    # blocks while it is stuck, so the time checks between chunks alone cannot).
+    timeout_ms = max(1, int(drill.max_seconds * 1000))
+    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c statement_timeout={timeout_ms}".strip()
     proc = subprocess.Popen([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", conninfo,
                              "-f", "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=env)
@@ -351,6 +378,17 @@ def run_drill(obj: BackupObject, target: str, drill: DrillScope, passphrase: byt
     errors: list[bytes] = []
     reader = threading.Thread(target=lambda: errors.append(proc.stderr.read() if proc.stderr else b""), daemon=True)
     reader.start()
+    expired = threading.Event()
+
+    def expire() -> None:
+        if proc.poll() is None:
+            expired.set()
+            proc.kill()
+
+    watchdog = threading.Timer(drill.max_seconds, expire)
+    watchdog.daemon = True
+    watchdog.start()
+    bound = f"the drill ran past its bound of {drill.max_seconds:g} s"
     digest = hashlib.sha256()
 
     def counted() -> Iterator[bytes]:
@@ -358,13 +396,14 @@ def run_drill(obj: BackupObject, target: str, drill: DrillScope, passphrase: byt
             digest.update(block)
             record.bytes += len(block)
             if time.perf_counter() - started > drill.max_seconds:
-                raise DrillFailed(f"the drill ran past its bound of {drill.max_seconds:g} s")
+                raise DrillFailed(bound)
             yield block
 
     def psql_said() -> str:
         reader.join(timeout=5)
-        text = b"".join(errors).decode("utf-8", errors="replace").strip()
-        return text.splitlines()[-1][:300] if text else f"psql exited {proc.returncode}"
+        if expired.is_set():
+            return bound
+        return psql_error(b"".join(errors).decode("utf-8", errors="replace"), proc.returncode)
 
     try:
         try:
@@ -397,6 +436,7 @@ def run_drill(obj: BackupObject, target: str, drill: DrillScope, passphrase: byt
     except Exception as exc:  # an unexpected error is a failed drill with its reason, never a success
         record.reason = f"{type(exc).__name__}: {exc}"
     finally:
+        watchdog.cancel()
         if proc.poll() is None and record.result != "success":
             proc.kill()  # the transaction is never committed
         proc.wait()
@@ -417,6 +457,11 @@ def append_log(log: Path, record: DrillRecord) -> None:
 
 def read_log(log: Path) -> list[dict[str, Any]]:
     """Every record of the drill log (a missing log is no drill yet); a bad line raises ValueError."""
+    return [record for _, record in read_log_lines(log)]
+
+
+def read_log_lines(log: Path) -> list[tuple[int, dict[str, Any]]]:
+    """``read_log`` with each record's line number (1-based), to name the line a bad record is on."""
     if not log.exists():
         return []
     records = []
@@ -428,5 +473,5 @@ def read_log(log: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{log}:{number}: not JSON ({exc.msg})") from None
         if isinstance(value, dict):
-            records.append(value)
+            records.append((number, value))
     return records

@@ -42,6 +42,7 @@ class BackupTarget:
     databases: list[tuple[str, DataStore]] = field(default_factory=list)  # (region, RDS instance)
     account_pab: dict[str, bool] | None = None
     drills: list[dict[str, Any]] = field(default_factory=list)
+    drill_where: list[str] = field(default_factory=list)  # "log:line" of each drill record (its index otherwise)
     missing: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -62,7 +63,13 @@ def parse_backups(entry: SourceEvidence, aws: AwsEvidence | None, inventory: Aws
     elif data.get("drills") is None:
         target.missing[DRILLS_KEY] = str(data.get("drills_error") or "drill log not read")
     else:
-        target.drills = [d for d in data["drills"] if isinstance(d, dict)]
+        log = str(data.get("drill_log") or "drill log")
+        lines = data.get("drill_lines")
+        lines = lines if isinstance(lines, list) and len(lines) == len(data["drills"]) else None
+        for i, record in enumerate(data["drills"]):
+            if isinstance(record, dict):
+                target.drills.append(record)
+                target.drill_where.append(f"{log}:{lines[i]}" if lines else f"{log} record {i + 1}")
     if aws is None or inventory is None:
         reason = "no AWS evidence in this audit: backup buckets and RDS instances unknown"
         target.missing[AWS_KEY] = target.missing[BUCKETS_KEY] = reason

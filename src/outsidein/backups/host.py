@@ -58,14 +58,53 @@ DAILY_HOURS = 26.0  # a backup timer must have run within this (the playbook's d
 # ------------------------------------------------------------------------------------------------ collection
 
 
-def _mask_passphrases(text: str) -> str:
-    """``-pass pass:VALUE`` and ``--passphrase VALUE`` name a key in the open: keep the fact, mask the value."""
-    text = re.sub(r"(\bpass:)([^\s\"']{3,})", lambda m: m.group(1) + mask(m.group(2)), text)
-    return re.sub(r"(--passphrase[= ])([^\s\"'-][^\s\"']{2,})", lambda m: m.group(1) + mask(m.group(2)), text)
+_MYSQL_TOOLS = re.compile(r"\b(?:mysql|mysqldump|mysqlpump|mysqladmin|mysqlimport|mysqlcheck|mariadb|mariadb-dump|"
+                          r"mariadb-admin|mariadb-import|mariadb-check|xtrabackup|mariabackup|innobackupex)\b")
+# -p<value> glued (mysql, mariadb and Percona tools); openssl's -pbkdf2 and -pass are options, not values.
+_GLUED_P = re.compile(r"(?<![\w-])(?P<key>-p)(?P<quote>[\"']?)(?!(?:bkdf2|ass(?:in|out)?)\b)(?P<value>[^\s\"']+)"
+                      r"(?P=quote)")
+_OPTION_VALUES = (
+    re.compile(r"(?P<key>--password[= ]\s*)(?P<quote>[\"']?)(?P<value>[^\s\"'-][^\s\"']*)(?P=quote)"),
+    re.compile(r"(?P<key>--passphrase[= ]\s*)(?P<quote>[\"']?)(?P<value>[^\s\"'-][^\s\"']*)(?P=quote)"),
+    re.compile(r"(?P<key>\bpass:)(?P<quote>)(?P<value>[^\s\"']+)"),
+    re.compile(r"(?P<key>\b(?:PGPASSWORD|MYSQL_PWD)=)(?P<quote>[\"']?)(?P<value>[^\s\"';&|]+)(?P=quote)"),
+    re.compile(r"(?P<key>\b[a-z][\w+.-]*://[^\s:/@]+:)(?P<quote>)(?P<value>[^\s@/]+)(?=@)", re.I),
+)
+# openssl enc -k <passphrase> and -K <hex key>: only within an openssl command (curl -k takes no value).
+_OPENSSL_COMMAND = re.compile(r"\bopenssl\b[^|;&\n]*")
+_OPENSSL_KEY = re.compile(r"(?P<key>(?<!\S)-[kK]\s+)(?P<quote>[\"']?)(?P<value>[^\s\"']+)(?P=quote)")
+
+
+def _mask_value(match: re.Match[str]) -> str:
+    value = match.group("value")
+    # A shell reference ($VAR, ${VAR}, $(…)) names where the secret comes from, not the secret; a value masked
+    # already (redact_text ran first) keeps its hash.
+    if value.startswith("$") or "…[sha256:" in value:
+        return match.group(0)
+    quote = match.group("quote") or ""
+    return f"{match.group('key')}{quote}{mask(value)}{quote}"
+
+
+def mask_command_secrets(text: str) -> str:
+    """Passwords and keys given to a command as option values, assignments or in a URL, masked in place:
+    ``-p<pw>`` (mysql), ``--password[= ]<pw>``, ``--passphrase <pw>``, ``-pass pass:<pw>``, openssl ``-k <pw>``
+    and ``-K <key>``, ``PGPASSWORD=``/``MYSQL_PWD=`` and ``scheme://user:<pw>@``. The line keeps its shape."""
+    for pattern in _OPTION_VALUES:
+        text = pattern.sub(_mask_value, text)
+    text = _OPENSSL_COMMAND.sub(lambda m: _OPENSSL_KEY.sub(_mask_value, m.group(0)), text)
+    return "\n".join(_GLUED_P.sub(_mask_value, line) if _MYSQL_TOOLS.search(line) else line
+                      for line in text.split("\n"))
+
+
+# ``$(`` hidden from outsidein.redact as a ``${…}`` reference (which it leaves alone): ``PGPASSWORD=$(aws …)``
+# names where the secret comes from, and masking ``$(aws`` would cut the pipeline the script analysis reads.
+_SUBSTITUTION, _SUBSTITUTION_MARK = "$(", "${OUTSIDEIN_SUBSTITUTION_0f3a}"
 
 
 def scrub(text: str) -> str:
-    return _mask_passphrases(redact_text(text))
+    """Every secret-looking value masked: the generic rules (outsidein.redact), then command options."""
+    hidden = text.replace(_SUBSTITUTION, _SUBSTITUTION_MARK)
+    return mask_command_secrets(redact_text(hidden).replace(_SUBSTITUTION_MARK, _SUBSTITUTION))
 
 
 def collect_backup_evidence(collector: HostCollector, evidence: HostEvidence) -> None:
@@ -88,7 +127,7 @@ def collect_backup_evidence(collector: HostCollector, evidence: HostEvidence) ->
 
 
 def _scrubbed(record: Record) -> Record:
-    return Record(data=_mask_passphrases(record.data)) if record.ok and isinstance(record.data, str) else record
+    return Record(data=scrub(record.data)) if record.ok and isinstance(record.data, str) else record
 
 
 def load_backup_folder(scope: HostScope, evidence: HostEvidence) -> None:
@@ -446,6 +485,11 @@ def encryption_weakness(tokens: list[str]) -> str | None:
     return None
 
 
+def _shown(line: str) -> str:
+    """A script line as a finding may quote it: secrets masked first, then cut to 200 characters."""
+    return scrub(line)[:200]
+
+
 def analyse_script(path: str, text: str) -> list[ScriptIssue]:
     """Plaintext dumps on disk, and encryption that is missing or weak, with the line that shows it."""
     issues: list[ScriptIssue] = []
@@ -462,13 +506,13 @@ def analyse_script(path: str, text: str) -> list[ScriptIssue]:
                     encrypts = True
                     weak = encryption_weakness(tokens)
                     if weak:
-                        issues.append(ScriptIssue(path, number, "weak-encryption", line[:200], weak))
+                        issues.append(ScriptIssue(path, number, "weak-encryption", _shown(line), weak))
             if dump_at is None:
                 continue
             dumps.append((number, line))
             dump_file = _dump_file_option(segments[dump_at])
             if dump_file and _on_disk(dump_file):
-                issues.append(ScriptIssue(path, number, "plaintext", line[:200],
+                issues.append(ScriptIssue(path, number, "plaintext", _shown(line),
                                           f"{programs[dump_at]} writes its output to {dump_file} unencrypted"))
                 continue
             for i in range(dump_at, len(segments)):
@@ -479,13 +523,13 @@ def analyse_script(path: str, text: str) -> list[ScriptIssue]:
                     target = next((t for t in segments[i][1:] if not t.startswith("-")), target)
                 if target and _on_disk(target):
                     through = " | ".join(p or "?" for p in programs[dump_at:i + 1])
-                    issues.append(ScriptIssue(path, number, "plaintext", line[:200],
+                    issues.append(ScriptIssue(path, number, "plaintext", _shown(line),
                                               f"`{through}` writes the unencrypted dump to {target} before "
                                               "encryption"))
                     break
     if dumps and not encrypts:
         number, line = dumps[0]
-        issues.append(ScriptIssue(path, number, "no-encryption", line[:200],
+        issues.append(ScriptIssue(path, number, "no-encryption", _shown(line),
                                   "the dump is never encrypted (no openssl enc, gpg or age in the script)"))
     return issues
 

@@ -431,24 +431,38 @@ def restore_drill(target: BackupTarget) -> Iterator[Result]:
     since = target.collected_at - timedelta(days=days)
 
     def when(record: dict[str, object]) -> datetime | None:
+        """The record's time; a time without a zone is UTC (as the drill writes it); None when unparsable."""
         try:
-            return datetime.fromisoformat(str(record.get("at")))
+            at = datetime.fromisoformat(str(record.get("at")))
         except ValueError:
             return None
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
-    recent = [(when(d), d) for d in target.drills if (when(d) or since) > since]
+    timed: list[tuple[datetime, dict[str, object]]] = []
+    unparsable: list[str] = []
+    for i, record in enumerate(target.drills):
+        at = when(record)
+        if at is None:  # ignored: a record whose time cannot be read proves no drill date
+            where = target.drill_where[i] if i < len(target.drill_where) else f"drill record {i + 1}"
+            unparsable.append(f"{where}: time {str(record.get('at'))[:40]!r} is not an ISO 8601 date")
+        else:
+            timed.append((at, record))
+    recent = [(t, d) for t, d in timed if t > since]
     good = [d for t, d in recent if d.get("result") == "success"]
     if good:
         yield passed(check_id, resource, environment=target.environment)
         return
     if not target.drills:
         detail = "no restore drill recorded"
+    elif not timed:
+        yield not_assessed(check_id, resource, "no drill record has a readable time: " + "; ".join(unparsable[:3]))
+        return
     elif recent:
-        last = max(recent, key=lambda item: str(item[1].get("at")))[1]
+        last = max(recent, key=lambda item: item[0])[1]
         detail = f"{len(recent)} drill(s) in the last {days} days, none succeeded (last: {last.get('reason')})"
     else:
-        last_at = max(str(d.get("at")) for d in target.drills)
-        detail = f"no drill in the last {days} days (last: {last_at[:10]})"
+        last_at = max(t for t, _ in timed).astimezone(UTC).date().isoformat()
+        detail = f"no drill in the last {days} days (last: {last_at})"
     yield fail(check_id, resource, detail, environment=target.environment)
 
 

@@ -16,7 +16,8 @@ Decisions, where the playbook leaves room:
   collection time is a finding. The age is measured at collection, so an offline re-audit agrees.
 - **Image pinning**: ``:latest`` or no tag (which means latest) is HIGH in an environment named prod/production
   (the playbook's "never use :latest in production") and MEDIUM elsewhere; a digest pin (``@sha256:``) passes
-  whatever the tag.
+  whatever the tag. A Dockerfile or YAML file that does not parse (named with path:line) makes the image check
+  NOT_ASSESSED for it, never PASS; so does a walk stopped at its file cap.
 - **Unpinned requirement** (LOW): a ``requirements*.txt`` line without ``==`` cannot be audited — what gets
   installed changes with every release.
 - **Ops tools**: the running version (Grafana ``/api/health``, SonarQube ``/api/server/version``) matched against
@@ -25,10 +26,13 @@ Decisions, where the playbook leaves room:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from outsidein.checks.registry import COMPONENTS, target_check
 from outsidein.components.facts import INVENTORY, OPS_TOOL, OSV_DATABASE, Advisory, ComponentsFacts
+from outsidein.components.inventory import parse_dockerfile, parse_yaml_images, parser_for
 from outsidein.models import Result, Severity, fail, not_assessed, passed
 
 PRODUCTION = {"prod", "production", "prd", "live"}
@@ -123,6 +127,18 @@ def database_stale(facts: ComponentsFacts) -> Iterator[Result]:
         yield passed(check, facts.database_path, environment=facts.environment)
 
 
+def _image_gaps(facts: ComponentsFacts) -> list[tuple[str, str]]:
+    """(resource, error) of the inventory errors that may hide an image: a Dockerfile or YAML file that could
+    not be read or parsed, a missing root, a walk stopped at its cap (lockfile errors hide no image)."""
+    gaps = []
+    for error in facts.errors:
+        source = error.split(": ", 1)[0]
+        parser = parser_for(Path(re.sub(r"(?::\d+){1,2}$", "", source)))
+        if parser is None or parser is parse_dockerfile or parser is parse_yaml_images:
+            gaps.append((source, error))
+    return gaps
+
+
 @target_check(
     source=COMPONENTS, id="components-image-latest", layer=10,
     title="Image pinned to :latest or untagged",
@@ -135,8 +151,13 @@ def database_stale(facts: ComponentsFacts) -> Iterator[Result]:
 )
 def image_latest(facts: ComponentsFacts) -> Iterator[Result]:
     check = "components-image-latest"
-    if facts.kind == "ops_tool" or not facts.images:
+    if facts.kind == "ops_tool":
         return
+    gaps = _image_gaps(facts)
+    if not facts.images and not gaps:
+        return
+    for resource, error in gaps:
+        yield not_assessed(check, resource, error)
     production = (facts.environment or "").lower() in PRODUCTION
     severity = Severity.HIGH if production else Severity.MEDIUM
     failed = False
@@ -148,7 +169,7 @@ def image_latest(facts: ComponentsFacts) -> Iterator[Result]:
             how = "untagged (pulls :latest)" if image.tag is None else "pinned to :latest"
             yield fail(check, image.ref, f"{image.location}: {image.ref} is {how}"
                        + (" in production" if production else ""), environment=facts.environment, severity=severity)
-    if not failed:
+    if not failed and not gaps:
         yield passed(check, facts.name, environment=facts.environment)
 
 

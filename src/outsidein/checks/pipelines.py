@@ -2,6 +2,11 @@
 
 Checks read ``PipelineFacts`` (``outsidein.pipelines.facts``); findings name ``path:line``.
 
+Not assessed is never PASS: a file a check reads that could not be read (``facts.unreadable``) or parsed (a
+workflow's or Dockerfile's ``error``, with ``path:line:column`` for YAML), or a collector cap that was hit
+(``facts.truncated``), gives NOT_ASSESSED naming it. Problems found in the files that were read still FAIL; a
+finding that rests on an absence (a missing gate, no blocking run of a category) is not reported then.
+
 Decisions (the playbook's gate matrix says every gate blocks; severities it does not give are ours):
 
 * ``cicd-gate-missing``: a missing secret scan, SAST or SCA gate is HIGH. The container scan is required when
@@ -56,20 +61,59 @@ SECRET_NAME = re.compile(rf"^{SECRET_KEY}$", re.I)
 ROOT_USERS = {"root", "0", "root:root", "0:0"}
 
 
-def _report(check_id: str, facts: PipelineFacts, problems: Iterable[Problem]) -> Iterator[Result]:
+# what each check reads: the collector's file kinds, and whether broken workflows / Dockerfiles count
+GITHUB_KINDS = {"github", "ci", "unknown"}
+CI_KINDS = {"github", "gitlab", "ci", "unknown"}
+DOCKER_KINDS = {"dockerfile", "unknown"}
+SCOPES: dict[str, tuple[set[str] | None, set[str], bool]] = {
+    # scope: (unreadable kinds (None: all), broken workflow systems, broken Dockerfiles)
+    "all": (None, {"github", "gitlab"}, True),
+    "ci": (CI_KINDS, {"github", "gitlab"}, False),
+    "github": (GITHUB_KINDS, {"github"}, False),
+    "docker": (DOCKER_KINDS, set(), True),
+}
+
+
+def _named(file: str, reason: str) -> str:
+    return reason if reason.startswith(file) else f"{file}: {reason}"
+
+
+def _gaps(facts: PipelineFacts, scope: str) -> list[tuple[str, str]]:
+    """(resource, reason naming the file) for each piece of evidence the check reads that could not be read,
+    parsed or collected: a check with a gap never PASSes ("not assessed is never PASS")."""
+    kinds, systems, dockerfiles = SCOPES[scope]
+    gaps: list[tuple[str, str]] = []
+    if facts.truncated:
+        gaps.append((facts.root or facts.name, f"collection stopped at a cap: {facts.truncated}"))
+    for path, reason in facts.unreadable.items():
+        if kinds is None or facts.unreadable_kinds.get(path, "unknown") in kinds:
+            gaps.append((path, f"{path} could not be read: {reason}"))
+    for wf in facts.workflows:
+        if wf.error and wf.system in systems:
+            gaps.append((wf.file, _named(wf.file, wf.error)))
+    if dockerfiles:
+        for df in facts.dockerfiles:
+            if df.error:
+                gaps.append((df.file, _named(df.file, df.error)))
+    return gaps
+
+
+def _report(check_id: str, facts: PipelineFacts, problems: Iterable[Problem],
+            gaps: list[tuple[str, str]] | None = None) -> Iterator[Result]:
+    """FAIL for each problem found (proven by the files read), NOT_ASSESSED for each gap; PASS only when
+    nothing was found and every file the check reads was read and parsed."""
+    gaps = gaps or []
     seen: set[tuple[str, str]] = set()
+    for resource, reason in gaps:
+        if (resource, reason) not in seen:
+            seen.add((resource, reason))
+            yield not_assessed(check_id, resource, reason)
     for resource, detail, severity in problems:
         if (resource, detail) not in seen:
             seen.add((resource, detail))
             yield fail(check_id, resource, detail, environment=facts.environment, severity=severity)
     if not seen:
         yield passed(check_id, facts.name, environment=facts.environment)
-
-
-def _broken(check_id: str, workflows: Iterable[Workflow | Dockerfile]) -> Iterator[Result]:
-    for wf in workflows:
-        if wf.error:
-            yield not_assessed(check_id, wf.file, wf.error)
 
 
 def _github(facts: PipelineFacts) -> list[Workflow]:
@@ -87,8 +131,12 @@ def _github(facts: PipelineFacts) -> list[Workflow]:
               verify="outsidein audit --layer 11  # the gate matrix of {resource} lists every gate as blocking",
               requires=FILES)
 def gate_missing(facts: PipelineFacts) -> Iterator[Result]:
-    yield from _broken("cicd-gate-missing", facts.workflows)
+    gaps = _gaps(facts, "all")
     problems: list[Problem] = []
+    if _gaps(facts, "ci"):
+        # a gate may sit in the file that could not be read: its absence is not proven
+        yield from _report("cicd-gate-missing", facts, problems, gaps)
+        return
     if not facts.pipelines and facts.root:
         problems.append((facts.root, "no CI pipeline (GitHub Actions or GitLab CI) found: no gate runs", None))
     for p in facts.pipelines:
@@ -106,7 +154,7 @@ def gate_missing(facts: PipelineFacts) -> Iterator[Result]:
             if category not in present:
                 problems.append((p.resource, f"no {CATEGORY_NAMES[category]} gate ({CATEGORY_TOOLS[category]})",
                                  Severity.MEDIUM if category == "dast" else None))
-    yield from _report("cicd-gate-missing", facts, problems)
+    yield from _report("cicd-gate-missing", facts, problems, gaps)
 
 
 @target_check(source=PIPELINE, id="cicd-gate-non-blocking", layer=11, severity=Severity.HIGH,
@@ -118,8 +166,10 @@ def gate_missing(facts: PipelineFacts) -> Iterator[Result]:
                      "the scan step",
               requires=FILES)
 def gate_non_blocking(facts: PipelineFacts) -> Iterator[Result]:
+    gaps = _gaps(facts, "ci")
     problems: list[Problem] = []
-    for p in facts.pipelines:
+    # "cannot fail" is judged against every invocation of the category: with a file unread it is not proven
+    for p in [] if gaps else facts.pipelines:
         blocking = {g.category for g in p.gates if g.blocking}
         for g in p.gates:
             if not g.blocking and g.category not in blocking:
@@ -130,7 +180,7 @@ def gate_non_blocking(facts: PipelineFacts) -> Iterator[Result]:
             for bot in facts.sca_bots:
                 problems.append((f"{bot}:1", "Dependabot/Renovate opens pull requests but never fails a build; "
                                              "no SCA scan gates the pipeline", None))
-    yield from _report("cicd-gate-non-blocking", facts, problems)
+    yield from _report("cicd-gate-non-blocking", facts, problems, gaps)
 
 
 # -- GitHub Actions hardening ---------------------------------------------------------------------------
@@ -151,7 +201,6 @@ def _ref_severity(ref: str) -> Severity | None:
               verify="grep -nE 'uses:\\s*[^.][^@]*@' {resource}  # every ref is 40 hex characters",
               requires=FILES)
 def action_unpinned(facts: PipelineFacts) -> Iterator[Result]:
-    yield from _broken("cicd-action-unpinned", _gh_all(facts))
     problems: list[Problem] = []
     for wf in _github(facts):
         refs = [(j.uses, j.uses_line) for j in wf.jobs if j.uses] + \
@@ -174,11 +223,7 @@ def action_unpinned(facts: PipelineFacts) -> Iterator[Result]:
             if sev is not None:
                 kind = "a branch" if sev is Severity.HIGH else "a tag"
                 problems.append((f"{wf.file}:{line}", f"{name}@{ref} is pinned to {kind}, not a commit SHA", sev))
-    yield from _report("cicd-action-unpinned", facts, problems)
-
-
-def _gh_all(facts: PipelineFacts) -> list[Workflow]:
-    return [wf for wf in facts.workflows if wf.system == "github"]
+    yield from _report("cicd-action-unpinned", facts, problems, _gaps(facts, "github"))
 
 
 @target_check(source=PIPELINE, id="cicd-pr-target-checkout", layer=11, severity=Severity.CRITICAL,
@@ -208,7 +253,7 @@ def pr_target_checkout(facts: PipelineFacts) -> Iterator[Result]:
                                  r"head_ref)", cmd.text):
                         problems.append((f"{wf.file}:{cmd.line}", f"{trigger} workflow checks out the PR head "
                                          f"in job {job.id}: {cmd.text[:80]}", None))
-    yield from _report("cicd-pr-target-checkout", facts, problems)
+    yield from _report("cicd-pr-target-checkout", facts, problems, _gaps(facts, "github"))
 
 
 @target_check(source=PIPELINE, id="cicd-script-injection", layer=11, severity=Severity.HIGH,
@@ -235,7 +280,7 @@ def script_injection(facts: PipelineFacts) -> Iterator[Result]:
                         if bad:
                             problems.append((f"{wf.file}:{number}", f"{bad.group(0)} is expanded into the script "
                                              f"of job {job.id}", sev))
-    yield from _report("cicd-script-injection", facts, problems)
+    yield from _report("cicd-script-injection", facts, problems, _gaps(facts, "github"))
 
 
 @target_check(source=PIPELINE, id="cicd-token-permissions", layer=11, severity=Severity.MEDIUM,
@@ -256,7 +301,7 @@ def token_permissions(facts: PipelineFacts) -> Iterator[Result]:
         if wf.uses_secrets and not wf.has_permissions and not all(j.has_permissions for j in wf.jobs):
             problems.append((f"{wf.file}:1", "uses secrets but declares no permissions: the token keeps the "
                              "repository's default (possibly read-write)", None))
-    yield from _report("cicd-token-permissions", facts, problems)
+    yield from _report("cicd-token-permissions", facts, problems, _gaps(facts, "github"))
 
 
 @target_check(source=PIPELINE, id="cicd-dast-production", layer=11, severity=Severity.HIGH,
@@ -273,7 +318,7 @@ def dast_production(facts: PipelineFacts) -> Iterator[Result]:
             host = urlsplit(g.target if "://" in g.target else f"//{g.target}").hostname or ""
             if host and not TEST_HOST.search(host):
                 problems.append((f"{g.file}:{g.line}", f"{g.tool} scans {g.target} (not a staging/test host)", None))
-    yield from _report("cicd-dast-production", facts, problems)
+    yield from _report("cicd-dast-production", facts, problems, _gaps(facts, "ci"))
 
 
 # -- Dockerfiles ----------------------------------------------------------------------------------------
@@ -295,7 +340,6 @@ def _final_user(df: Dockerfile, stage: int, depth: int = 0) -> str | None:
               verify="docker inspect --format '{{.Config.User}}' <image>  # expect a non-root user",
               requires=FILES)
 def root_user(facts: PipelineFacts) -> Iterator[Result]:
-    yield from _broken("dockerfile-root-user", facts.dockerfiles)
     problems: list[Problem] = []
     for df in facts.dockerfiles:
         if df.error:
@@ -310,7 +354,7 @@ def root_user(facts: PipelineFacts) -> Iterator[Result]:
         elif user.split()[0].lower() in ROOT_USERS:
             where = next(i.line for i in reversed(df.instructions) if i.cmd == "USER")
             problems.append((f"{df.file}:{where}", f"USER {user}: the image runs as root", None))
-    yield from _report("dockerfile-root-user", facts, problems)
+    yield from _report("dockerfile-root-user", facts, problems, _gaps(facts, "docker"))
 
 
 def _pairs(args: str) -> list[tuple[str, str | None]]:
@@ -345,7 +389,7 @@ def secret_env(facts: PipelineFacts) -> Iterator[Result]:
                 else:
                     problems.append((f"{df.file}:{ins.line}", f"{ins.cmd} {key}: a secret passed as a build "
                                      "argument or environment stays in the image history", Severity.HIGH))
-    yield from _report("dockerfile-secret-env", facts, problems)
+    yield from _report("dockerfile-secret-env", facts, problems, _gaps(facts, "docker"))
 
 
 def _substitute(image: str, args: dict[str, str]) -> str:
@@ -379,7 +423,7 @@ def base_unpinned(facts: PipelineFacts) -> Iterator[Result]:
                     problems.append((f"{df.file}:{line}", f"FROM {resolved}: tag without a digest", Severity.LOW))
             if alias:
                 aliases.add(alias.lower())
-    yield from _report("dockerfile-base-unpinned", facts, problems)
+    yield from _report("dockerfile-base-unpinned", facts, problems, _gaps(facts, "docker"))
 
 
 @target_check(source=PIPELINE, id="dockerfile-add-url", layer=11, severity=Severity.MEDIUM,
@@ -395,4 +439,4 @@ def add_url(facts: PipelineFacts) -> Iterator[Result]:
             url = re.search(r"(?:^|\s)((?:https?://|git@)\S+)", ins.args)
             if ins.cmd == "ADD" and url and "--checksum" not in ins.args:
                 problems.append((f"{df.file}:{ins.line}", f"ADD {url.group(1)} is fetched without a checksum", None))
-    yield from _report("dockerfile-add-url", facts, problems)
+    yield from _report("dockerfile-add-url", facts, problems, _gaps(facts, "docker"))

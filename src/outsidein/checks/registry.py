@@ -63,6 +63,12 @@ def _missing_reason(missing: dict[str, str], requires: tuple[str, ...]) -> str |
     return "; ".join(dict.fromkeys(reasons)) if reasons else None
 
 
+def _check_error(exc: Exception) -> str:
+    from outsidein.redact import redact_text
+
+    return redact_text(f"the check failed on this evidence ({type(exc).__name__}: {exc})")[:300]
+
+
 def region_check(
     *, id: str, layer: int, title: str, severity: Severity, remediation: str, verify: str,
     requires: tuple[str, ...],
@@ -76,8 +82,12 @@ def region_check(
                 reason = _missing_reason(region_inv.missing, requires)
                 if reason:
                     yield not_assessed(id, region, reason, region=region)
-                else:
-                    yield from fn(region_inv, inv)
+                    continue
+                try:
+                    results = list(fn(region_inv, inv))
+                except Exception as exc:
+                    results = [not_assessed(id, region, _check_error(exc), region=region)]
+                yield from results
 
         _register(meta, run)
         return fn
@@ -95,10 +105,15 @@ def account_check(
     def decorate(fn: AccountCheckFn) -> AccountCheckFn:
         def run(inv: AwsInventory) -> Iterator[Result]:
             reason = _missing_reason(inv.global_.missing, requires)
+            account = f"account {inv.account_id or '(unknown)'}"
             if reason:
-                yield not_assessed(id, f"account {inv.account_id or '(unknown)'}", reason, region=GLOBAL)
-            else:
-                yield from fn(inv)
+                yield not_assessed(id, account, reason, region=GLOBAL)
+                return
+            try:
+                results = list(fn(inv))
+            except Exception as exc:
+                results = [not_assessed(id, account, _check_error(exc), region=GLOBAL)]
+            yield from results
 
         _register(meta, run)
         return fn
@@ -122,8 +137,13 @@ def target_check(
             reason = _missing_reason(target.missing, requires)
             if reason:
                 yield not_assessed(id, target.name, reason)
-            else:
-                yield from fn(target)
+                return
+            try:
+                results = list(fn(target))
+            except Exception as exc:  # evidence the check did not foresee: a reason, never a crash or a PASS
+                yield not_assessed(id, target.name, _check_error(exc))
+                return
+            yield from results
 
         _register(meta, run, source)
         return fn

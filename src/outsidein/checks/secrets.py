@@ -1,12 +1,16 @@
 """Layer 5: secrets management — hardcoded secrets in code and history, .env files, pre-commit scanning,
-Dockerfile ENV/ARG, live process environments, and (AWS) Secrets Manager rotation and credentials in EC2 user
+live process environments, and (AWS) Secrets Manager rotation and credentials in EC2 user
 data, Lambda and ECS task environments.
 
 Severities, where the playbook leaves room (its legend: CRITICAL is immediate exploitation risk, HIGH is
 significant exposure):
 
 - **Secret in the working tree / HEAD** (``secrets-in-tree``): CRITICAL — anyone who can read the repository
-  can use it now.
+  can use it now. A literal secret on a Dockerfile line (``ENV DB_PASSWORD=…``) is reported here too (rotate
+  it); the build design (ENV/ARG instead of BuildKit secrets) is layer 11's ``dockerfile-secret-env``. Files
+  that were not scanned (over 5 MB, unreadable) make the result NOT_ASSESSED, naming them, never PASS; known
+  binary formats (PNG, JPEG, archives, executables … by their magic bytes) are not scanned and do not count,
+  and a text file with stray NUL bytes is scanned with them removed.
 - **Secret only in history** (``secrets-in-history``): HIGH — removed from HEAD but public forever in every
   clone; the fix is rotation (and optionally a history rewrite), not deletion. A value still present in the
   tree is reported once, by ``secrets-in-tree``.
@@ -16,11 +20,11 @@ significant exposure):
   ``git check-ignore --no-index`` on probe paths, so equivalent patterns and negations count.
 - **No pre-commit secret scan** (``secrets-precommit-scan``): MEDIUM (pre-commit config, lefthook or husky
   naming gitleaks, trufflehog, detect-secrets, ggshield, kingfisher, talisman, git-secrets or secretlint).
-- **Dockerfile ENV/ARG with a secret-named variable** (``secrets-dockerfile-env``): HIGH — baked into image
-  layers or their history; CRITICAL with a literal value.
 - **Secret-named variables in a live process environment** (``secrets-process-environ``): HIGH — readable
   through ``/proc/<pid>/environ`` and inherited by every child; the playbook's runtime pattern is an SDK call.
-  Processes whose environment could not be read make a clean result NOT_ASSESSED, never PASS.
+  A clean result needs evidence that processes were read (``#read <n>``, n > 0); processes whose environment
+  could not be read, an empty saved file, or /proc mounted ``hidepid`` for a collector that is not root make it
+  NOT_ASSESSED, never PASS.
 - AWS checks: see their docstrings below.
 """
 
@@ -35,13 +39,21 @@ from outsidein.checks.aws_context import environment
 from outsidein.checks.registry import HOST, REPOSITORY, region_check, target_check
 from outsidein.host.facts import HostFacts
 from outsidein.models import Result, Severity, fail, not_assessed, passed
-from outsidein.secrets import environ
-from outsidein.secrets.facts import GITIGNORE, HISTORY, TREE, RepositoryFacts
+from outsidein.secrets.facts import (
+    ENVIRON_KEY,
+    GITIGNORE,
+    HISTORY,
+    TREE,
+    EnvironReading,
+    EnvSecret,
+    RepositoryFacts,
+)
 
 if TYPE_CHECKING:
     from outsidein.aws.inventory import AwsInventory, RegionInventory
 
 SHOWN = 5
+SKIPPED_SHOWN = 20
 
 
 def _where(facts: RepositoryFacts, file: str, line: int | None = None, commit: str | None = None) -> str:
@@ -58,14 +70,16 @@ def _where(facts: RepositoryFacts, file: str, line: int | None = None, commit: s
     verify="gitleaks detect --no-git --source {resource} --redact  # expect: no leaks found",
 )
 def secrets_in_tree(facts: RepositoryFacts) -> Iterator[Result]:
-    dockerfile_lines = {(item.file, item.line) for item in facts.dockerfiles}  # secrets-dockerfile-env reports them
     for hit in sorted(facts.tree, key=lambda h: (h.file, h.line)):
-        if (hit.file, hit.line) in dockerfile_lines:
-            continue
         yield fail("secrets-in-tree", _where(facts, hit.file, hit.line), f"{hit.rule} {hit.masked}",
                    environment=facts.environment,
                    verify=f"gitleaks detect --no-git --source {facts.path}/{hit.file} --redact  # expect no leaks")
-    if not facts.tree:
+    if facts.skipped:  # what was found FAILs above; the files not read are not assessed, never clean
+        shown = "; ".join(f"{s.file} ({s.reason})" for s in facts.skipped[:SKIPPED_SHOWN])
+        more = f"; and {len(facts.skipped) - SKIPPED_SHOWN} more" if len(facts.skipped) > SKIPPED_SHOWN else ""
+        yield not_assessed("secrets-in-tree", facts.name,
+                           f"{len(facts.skipped)} file(s) of the tree not scanned: {shown}{more}")
+    elif not facts.tree:
         yield passed("secrets-in-tree", facts.name, environment=facts.environment)
 
 
@@ -151,32 +165,16 @@ def secrets_precommit_scan(facts: RepositoryFacts) -> Iterator[Result]:
 
 
 @target_check(
-    source=REPOSITORY, id="secrets-dockerfile-env", layer=5, severity=Severity.HIGH, requires=(TREE,),
-    title="Secret in Dockerfile ENV or ARG (baked into image layers)",
-    remediation="Use BuildKit secrets (RUN --mount=type=secret) at build time and fetch run-time secrets from "
-                "Secrets Manager; never ENV or ARG.",
-    verify="docker history --no-trunc <image> | grep -iE 'password|secret|key|token'  # expect nothing",
-)
-def secrets_dockerfile_env(facts: RepositoryFacts) -> Iterator[Result]:
-    for item in facts.dockerfiles:
-        value = f" = {item.value}" if item.value else ""
-        yield fail("secrets-dockerfile-env", _where(facts, item.file, item.line),
-                   f"{item.instruction} {item.name}{value}", environment=facts.environment,
-                   severity=Severity.CRITICAL if item.value else None)
-    if not facts.dockerfiles:
-        yield passed("secrets-dockerfile-env", facts.name, environment=facts.environment)
-
-
-@target_check(
-    source=HOST, id="secrets-process-environ", layer=5, severity=Severity.HIGH, requires=(environ.KEY,),
+    source=HOST, id="secrets-process-environ", layer=5, severity=Severity.HIGH, requires=(ENVIRON_KEY,),
     title="Secrets injected as environment variables of running processes",
     remediation="Fetch secrets at run time with the SDK through the instance or task role (GetSecretValue is "
                 "logged in CloudTrail); remove them from unit files, compose files and launch scripts.",
     verify="cat /proc/<PID>/environ | tr '\\0' '\\n' | grep -iE 'password|secret|key|token'  # expect nothing",
 )
 def secrets_process_environ(facts: HostFacts) -> Iterator[Result]:
-    grouped: dict[str, list[environ.EnvSecret]] = {}
-    for var in facts.process_environ:
+    grouped: dict[str, list[EnvSecret]] = {}
+    reading = facts.process_environ or EnvironReading()
+    for var in reading.secrets:
         grouped.setdefault(var.process or "?", []).append(var)
     for process, found in sorted(grouped.items()):
         names = sorted({v.name for v in found})
@@ -190,10 +188,11 @@ def secrets_process_environ(facts: HostFacts) -> Iterator[Result]:
                           "grep -iE 'password|secret|key|token'  # expect nothing")
     if grouped:
         return
-    if facts.process_environ_unreadable:
+    if reading.unreadable:
         yield not_assessed("secrets-process-environ", facts.name,
-                           f"{facts.process_environ_unreadable} process environment(s) could not be read: run as "
-                           "root or allow sudo")
+                           f"{reading.unreadable} process environment(s) could not be read: run as root or allow sudo")
+    elif reason := reading.not_read():
+        yield not_assessed("secrets-process-environ", facts.name, reason)
     else:
         yield passed("secrets-process-environ", facts.name, environment=facts.environment)
 
@@ -207,7 +206,8 @@ def secrets_process_environ(facts: HostFacts) -> Iterator[Result]:
 #   rotated on compromise only (not judged); anything else is treated as an API key or token: 180 days.
 #   A secret never rotated is aged from its creation.
 # - Credentials in EC2 user data (CRITICAL): readable by anyone with ec2:DescribeInstanceAttribute and by every
-#   process on the instance through the metadata service.
+#   process on the instance through the metadata service. User data that cannot be decoded (bad base64, a
+#   truncated gzip) is NOT_ASSESSED with the decoding error, never PASS.
 # - Secrets in Lambda or ECS task-definition environment variables (HIGH): readable by anyone with
 #   lambda:GetFunctionConfiguration or ecs:DescribeTaskDefinition; use Secrets Manager references
 #   (ECS ``secrets`` valueFrom, the Lambda extension or an SDK call) instead.
@@ -285,9 +285,13 @@ def secrets_ec2_user_data(region: RegionInventory, inv: AwsInventory) -> Iterato
     for instance_id, hits in sorted(region.user_data.items()):
         instance = region.instances[instance_id]
         env = environment(instance.tags, inv)
+        undecoded = [str(h["error"]) for h in hits or [] if h.get("error")]
+        hits = [h for h in hits if not h.get("error")] if hits is not None else None
         if hits is None:
             reason = region.missing.get(f"ec2.describe_instance_attribute#{instance_id}", "user data not read")
             yield not_assessed("secrets-ec2-user-data", instance_id, reason, region=region.region)
+        elif undecoded and not hits:
+            yield not_assessed("secrets-ec2-user-data", instance_id, "; ".join(undecoded), region=region.region)
         elif hits:
             shown = ", ".join(f"line {h['line']}: {h['rule']} {h['masked']}" for h in hits[:SHOWN])
             yield fail("secrets-ec2-user-data", instance_id, shown, region=region.region, environment=env)

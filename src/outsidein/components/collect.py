@@ -73,6 +73,8 @@ def _match(database: OsvDatabase, ecosystem: str, name: str, version: str) -> tu
         advisories, problems = database.lookup(ecosystem, name, version)
     except InvalidVersion as exc:
         return [], f"version not comparable: {exc}"
+    except Exception as exc:  # one package's bad data must never stop the matching of the others
+        return [], f"matching failed ({type(exc).__name__}: {str(exc)[:160]})"
     if problems and not advisories:
         return [], "an advisory's ranges could not be evaluated: " + "; ".join(problems[:3])
     return advisories, None

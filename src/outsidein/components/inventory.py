@@ -21,7 +21,9 @@ Decisions:
   with ``repository`` (+ ``registry``, ``tag``, ``digest``). Templated values (``{{ }}``, ``${}``) are skipped.
   CI files (``.github/``, ``.gitlab-ci.yml``) belong to layer 11 and are not read here.
 - A walk skips ``.git``, ``node_modules``, ``vendor`` and virtualenvs, files over 20 MB, and stops at 20,000
-  files; a file that does not parse is an error entry (path and reason), never silently dropped.
+  files (an error entry naming the root and the cap); a file that does not parse is an error entry (path, line
+  for YAML, and reason), never silently dropped. A YAML file holding Go template markup (``{{``: a Helm
+  template) is not YAML and is skipped.
 """
 
 from __future__ import annotations
@@ -396,8 +398,9 @@ def parser_for(path: Path) -> Any:
     return None
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """The files under ``root`` worth reading, skipping dependency and VCS folders."""
+def walk(root: Path, errors: list[str] | None = None) -> Iterator[Path]:
+    """The files under ``root`` worth reading, skipping dependency and VCS folders; stopping at ``MAX_FILES``
+    appends the reason to ``errors``."""
     if root.is_file():
         yield root
         return
@@ -409,6 +412,9 @@ def walk(root: Path) -> Iterator[Path]:
             if parser_for(path) is not None:
                 count += 1
                 if count > MAX_FILES:
+                    if errors is not None:
+                        errors.append(f"{root}: more than {MAX_FILES} files to read; the walk stopped at the cap "
+                                      "and the rest was not audited")
                     return
                 yield path
 
@@ -420,11 +426,12 @@ def read_inventory(roots: list[Path], base: Path | None = None) -> Inventory:
         if not root.exists():
             inv.errors.append(f"{root}: does not exist")
             continue
-        for path in walk(root):
+        for path in walk(root, inv.errors):
             parser = parser_for(path)
             if parser is None:
                 continue
             shown = str(path.relative_to(base)) if base is not None and path.is_relative_to(base) else str(path)
+            text = ""
             try:
                 if path.stat().st_size > MAX_FILE_BYTES:
                     inv.errors.append(f"{shown}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB, not read")
@@ -436,7 +443,10 @@ def read_inventory(roots: list[Path], base: Path | None = None) -> Inventory:
                         parser is not parse_yaml_images:
                     inv.files.append(shown)
             except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
-                if parser is parse_yaml_images:
-                    continue  # a Helm template or other non-YAML .yaml file holds no images we can read
-                inv.errors.append(f"{shown}: cannot parse ({type(exc).__name__}: {str(exc)[:160]})")
+                if parser is parse_yaml_images and "{{" in text:
+                    continue  # a Helm template is Go template markup, not YAML: no image we can read
+                mark = getattr(exc, "problem_mark", None)
+                where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark is not None else shown
+                problem = getattr(exc, "problem", None) or str(exc)
+                inv.errors.append(f"{where}: cannot parse ({type(exc).__name__}: {str(problem)[:160]})")
     return inv

@@ -22,7 +22,6 @@ Decisions:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import re
@@ -84,12 +83,17 @@ def _connect(database: Path, create: bool = False) -> sqlite3.Connection:
 # --- loading ---------------------------------------------------------------------------------------------
 
 
-def _store(conn: sqlite3.Connection, records: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Insert or replace records; returns how many were stored per base ecosystem."""
+def _store(conn: sqlite3.Connection, records: Iterable[dict[str, Any]],
+           skipped: list[str] | None = None) -> dict[str, int]:
+    """Insert or replace records; returns how many were stored per base ecosystem. A record without a string
+    ``id`` or whose ``affected`` is not a list is not stored and is named in ``skipped``."""
     counts: dict[str, int] = {}
-    for record in records:
+    for index, record in enumerate(records):
         vuln_id = record.get("id")
         if not isinstance(vuln_id, str) or not isinstance(record.get("affected", []), list):
+            if skipped is not None:
+                name = vuln_id if isinstance(vuln_id, str) else f"record #{index + 1}"
+                skipped.append(f"{name}: {'no id' if not isinstance(vuln_id, str) else 'affected is not a list'}")
             continue
         conn.execute("DELETE FROM packages WHERE id = ?", (vuln_id,))
         conn.execute("INSERT OR REPLACE INTO advisories VALUES (?, ?, ?, ?)",
@@ -117,7 +121,10 @@ def _mark(conn: sqlite3.Connection, counts: dict[str, int], built_at: datetime, 
                      (ecosystem, count, built_at.isoformat(timespec="seconds"), origin))
 
 
-def _zip_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], datetime]:
+def _zip_records(data: bytes, where: str, skipped: list[str] | None = None) -> tuple[list[dict[str, Any]],
+                                                                                    datetime]:
+    """The JSON records of an export zip and its newest member's date; a member that is too large, not JSON
+    (a truncated download) or not an object is named in ``skipped``."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -126,27 +133,35 @@ def _zip_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], datetim
     newest: datetime | None = None
     with archive:
         for info in archive.infolist():
-            if not info.filename.endswith(".json") or info.file_size > MAX_RECORD_BYTES:
+            if not info.filename.endswith(".json"):
+                continue
+            if info.file_size > MAX_RECORD_BYTES:
+                if skipped is not None:
+                    skipped.append(f"{where}:{info.filename}: larger than {MAX_RECORD_BYTES} bytes")
                 continue
             stamp = datetime(*info.date_time, tzinfo=UTC)
             newest = stamp if newest is None or stamp > newest else newest
             try:
                 record = json.loads(archive.read(info))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, zipfile.BadZipFile, OSError, EOFError) as exc:
+                if skipped is not None:
+                    skipped.append(f"{where}:{info.filename}: not valid JSON ({type(exc).__name__})")
                 continue
             if isinstance(record, dict):
                 records.append(record)
+            elif skipped is not None:
+                skipped.append(f"{where}:{info.filename}: not a JSON object")
     return records, newest or datetime.now(UTC)
 
 
 def _load(database: Path, records: list[dict[str, Any]], built_at: datetime, origin: str, replace: bool,
-          only: str | None = None) -> dict[str, int]:
+          only: str | None = None, skipped: list[str] | None = None) -> dict[str, int]:
     conn = _connect(database, create=True)
     try:
         with conn:
             if replace and only:
                 conn.execute("DELETE FROM packages WHERE ecosystem = ?", (only,))
-            counts = _store(conn, records)
+            counts = _store(conn, records, skipped)
             if only and only not in counts:
                 counts[only] = 0
             _mark(conn, counts, built_at, origin, replace)
@@ -173,29 +188,45 @@ def update(database: Path, ecosystems: list[str], mirror: str | None = None) -> 
         except httpx.HTTPError as exc:
             raise OsvError(f"{ecosystem}: download of {url} failed ({exc}); "
                            "on an air-gapped host copy all.zip over and run `outsidein db import all.zip`") from None
-        records, _stamp = _zip_records(response.content, url)
-        counts = _load(database, records, datetime.now(UTC), url, replace=True, only=base_ecosystem(ecosystem))
+        skipped: list[str] = []
+        records, _stamp = _zip_records(response.content, url, skipped)
+        counts = _load(database, records, datetime.now(UTC), url, replace=True, only=base_ecosystem(ecosystem),
+                       skipped=skipped)
         lines.append(f"{ecosystem}: {counts.get(base_ecosystem(ecosystem), 0)} advisories")
+        if skipped:
+            lines.append(_skipped_line(skipped))
     return "\n".join(lines) + f"\nOSV database updated at {database}"
 
 
+def _skipped_line(skipped: list[str]) -> str:
+    shown = "; ".join(skipped[:5]) + (f"; … {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return f"skipped {len(skipped)} malformed record(s): {shown}"
+
+
 def import_file(database: Path, file: Path) -> str:
-    """Load an export zip (replacing its ecosystems), a single OSV JSON record, or a folder of them."""
+    """Load an export zip (replacing its ecosystems), a single OSV JSON record, or a folder of them. Records
+    that cannot be read or are malformed are counted and named in the returned text, never dropped silently."""
+    skipped: list[str] = []
     if file.is_dir():
         records = []
         for path in sorted(file.rglob("*.json")):
-            with contextlib.suppress(OSError, json.JSONDecodeError, UnicodeDecodeError):
+            try:
                 record = json.loads(path.read_text(encoding="utf-8"))
-                if isinstance(record, dict):
-                    records.append(record)
-        counts = _load(database, records, datetime.now(UTC), str(file), replace=False)
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                skipped.append(f"{path}: not readable JSON ({type(exc).__name__})")
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                skipped.append(f"{path}: not a JSON object")
+        counts = _load(database, records, datetime.now(UTC), str(file), replace=False, skipped=skipped)
     else:
         try:
             data = file.read_bytes()
         except OSError as exc:
             raise OsvError(f"{file}: cannot read ({exc.strerror or exc})") from None
         if data[:2] == b"PK":
-            records, built_at = _zip_records(data, str(file))
+            records, built_at = _zip_records(data, str(file), skipped)
             conn = _connect(database, create=True)
             try:
                 with conn:
@@ -206,19 +237,22 @@ def import_file(database: Path, file: Path) -> str:
                         conn.execute("DELETE FROM packages WHERE ecosystem = ?", (ecosystem,))
             finally:
                 conn.close()
-            counts = _load(database, records, built_at, str(file), replace=True)
+            counts = _load(database, records, built_at, str(file), replace=True, skipped=skipped)
         else:
             try:
                 record = json.loads(data)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise OsvError(f"{file}: neither an OSV export zip nor an OSV JSON record") from None
             records = record if isinstance(record, list) else [record]
+            skipped += [f"{file}: entry #{i + 1} is not a JSON object" for i, r in enumerate(records)
+                        if not isinstance(r, dict)]
             counts = _load(database, [r for r in records if isinstance(r, dict)], datetime.now(UTC), str(file),
-                           replace=False)
+                           replace=False, skipped=skipped)
     if not counts:
-        raise OsvError(f"{file}: no OSV records found")
+        raise OsvError(f"{file}: no OSV records found" + (f" ({_skipped_line(skipped)})" if skipped else ""))
     total = ", ".join(f"{eco} {n}" for eco, n in sorted(counts.items()))
-    return f"imported {file} into {database}: {total}"
+    out = f"imported {file} into {database}: {total}"
+    return out + (f"\n{_skipped_line(skipped)}" if skipped else "")
 
 
 def status(database: Path) -> str:
@@ -330,17 +364,36 @@ class OsvDatabase:
         problems: list[str] = []
         wanted = normalize(ecosystem, name)
         for record in self._records(ecosystem, name):
-            for affected in record.get("affected") or []:
-                package = affected.get("package") or {}
-                if (base_ecosystem(str(package.get("ecosystem", ""))) != ecosystem
-                        or normalize(ecosystem, str(package.get("name", ""))) != wanted):
-                    continue
-                hit, issues = is_affected(ecosystem, affected, version)
-                problems += [f"{record['id']}: {issue}" for issue in issues]
-                if hit:
-                    matches.append(summarize(record, _fixes(ecosystem, affected, version)))
-                    break
+            record_id = record.get("id", "?") if isinstance(record, dict) else "?"
+            try:
+                problems += self._match_record(ecosystem, wanted, version, record, matches)
+            except InvalidVersion:
+                raise  # the installed version itself does not parse (is_affected lets only that through)
+            except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+                problems.append(f"malformed OSV record {record_id} ({type(exc).__name__}: {str(exc)[:120]})")
         return merge_aliases(matches), problems
+
+    @staticmethod
+    def _match_record(ecosystem: str, wanted: str, version: str, record: dict[str, Any],
+                      matches: list[dict[str, Any]]) -> list[str]:
+        """Append ``record`` to ``matches`` when it affects the version; returns the problems met. A malformed
+        ``affected`` entry (not an object) is skipped and reported, the record's other entries still count."""
+        problems: list[str] = []
+        record_id = record.get("id", "?")
+        for index, affected in enumerate(record.get("affected") or []):
+            if not isinstance(affected, dict) or not isinstance(affected.get("package") or {}, dict):
+                problems.append(f"malformed OSV record {record_id}: affected[{index}] is not an object")
+                continue
+            package = affected.get("package") or {}
+            if (base_ecosystem(str(package.get("ecosystem", ""))) != ecosystem
+                    or normalize(ecosystem, str(package.get("name", ""))) != wanted):
+                continue
+            hit, issues = is_affected(ecosystem, affected, version)
+            problems += [f"{record_id}: {issue}" for issue in issues]
+            if hit:
+                matches.append(summarize(record, _fixes(ecosystem, affected, version)))
+                break
+        return problems
 
 
 def _fixes(ecosystem: str, affected: dict[str, Any], version: str) -> list[str]:

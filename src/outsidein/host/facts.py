@@ -21,7 +21,7 @@ from typing import Any
 from outsidein.evidence import HostEvidence, Record
 from outsidein.host import firewall as fw
 from outsidein.host.commands import COMMAND_KEYS, HOST_PROVISIONING_FILES, PERSISTENCE_FILES
-from outsidein.secrets import environ
+from outsidein.secrets.facts import ENVIRON_KEY, EnvironReading, parse_environ
 
 IPTABLES, IP6TABLES, NFT = "iptables-save", "ip6tables-save", "nft-list-ruleset"
 UFW, SS = "ufw-status-verbose", "ss-tlnp"
@@ -124,8 +124,7 @@ class HostFacts:
     ipv4: fw.Pipeline | None = None
     ipv6: fw.Pipeline | None = None
     ipv6_missing: str | None = None  # why the IPv6 rules are unknown
-    process_environ: list[environ.EnvSecret] = field(default_factory=list)  # masked secret-named variables
-    process_environ_unreadable: int = 0  # processes whose environment could not be read
+    process_environ: EnvironReading | None = None  # masked secret-named variables; processes (not) read
     backups: Any = None  # layer 9: outsidein.backups.host.BackupHostFacts, None when not a backup host
 
     def pipeline(self, family: str) -> fw.Pipeline | None:
@@ -399,7 +398,7 @@ def parse_host(evidence: HostEvidence) -> HostFacts:
         _parse(evidence, facts)
     except Exception as exc:  # a parser bug must cost one host's assessment, not the audit
         reason = f"evidence could not be parsed ({type(exc).__name__}: {exc})"
-        for key in (*COMMAND_KEYS, PROBES, PROVISIONING, environ.KEY):
+        for key in (*COMMAND_KEYS, PROBES, PROVISIONING, ENVIRON_KEY):
             facts.missing.setdefault(key, reason)
         facts.ipv4 = facts.ipv6 = None
     return facts
@@ -407,12 +406,12 @@ def parse_host(evidence: HostEvidence) -> HostFacts:
 
 def _process_environ(evidence: HostEvidence, facts: HostFacts) -> None:
     """Secret-named variables of running processes (layer 5), already masked by the collector."""
-    rec = evidence.files.get(environ.KEY)
+    rec = evidence.files.get(ENVIRON_KEY)
     if evidence.error or rec is None or not rec.ok or not isinstance(rec.data, str):
-        facts.missing[environ.KEY] = evidence.error or (rec.error if rec is not None and rec.error else
-                                                        f"{environ.KEY} was not collected")
+        facts.missing[ENVIRON_KEY] = evidence.error or (rec.error if rec is not None and rec.error else
+                                                        f"{ENVIRON_KEY} was not collected")
         return
-    facts.process_environ, facts.process_environ_unreadable = environ.parse(rec.data)
+    facts.process_environ = parse_environ(rec.data)
 
 
 def _parse(evidence: HostEvidence, facts: HostFacts) -> None:

@@ -9,7 +9,10 @@ Data layout (``SourceEvidence.data.data``)::
 
     {"root": "/repo", "files": {"/repo/.github/workflows/ci.yml": {"kind": "github", "text": "..."},
                                 "/repo/Dockerfile": {"kind": "dockerfile", "error": "permission denied"}},
-     "iac": ["/repo/infra/main.tf"], "sca_bots": ["/repo/.github/dependabot.yml"]}
+     "iac": ["/repo/infra/main.tf"], "sca_bots": ["/repo/.github/dependabot.yml"],
+     "truncated": null}  # or why the walk stopped at a cap before reading every file
+
+A cap that was hit is recorded in ``truncated``: the checks then never PASS (NOT_ASSESSED naming the cap).
 """
 
 from __future__ import annotations
@@ -66,15 +69,16 @@ def _read(path: Path) -> dict[str, Any]:
         return {"error": exc.strerror or str(exc)}
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: Path) -> tuple[list[Path], bool]:
+    """The files under ``root`` and whether the walk stopped at its cap (``MAX_FILES * 10``) before the end."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
         for name in sorted(filenames):
-            found.append(Path(dirpath) / name)
             if len(found) >= MAX_FILES * 10:
-                return found
-    return found
+                return found, True
+            found.append(Path(dirpath) / name)
+    return found, False
 
 
 def _local_includes(text: str, root: Path) -> list[Path]:
@@ -111,8 +115,17 @@ def collect_files(root: Path | None, paths: list[Path]) -> dict[str, Any]:
     iac: list[str] = []
     sca_bots: list[str] = []
     candidates: list[Path] = []
+    truncated: list[str] = []
     for path in paths:
-        candidates.extend(_walk(path) if path.is_dir() else [path])
+        if path.is_dir():
+            walked, capped = _walk(path)
+            candidates.extend(walked)
+            if capped:
+                truncated.append(f"{path}: the walk stopped at its cap of {MAX_FILES * 10} files; "
+                                 "the files beyond it were not read")
+        else:
+            candidates.append(path)
+    dropped = 0
     for path in candidates:
         kind = file_kind(path)
         if kind is None and not path.is_dir() and any(str(path) == str(p) for p in paths):
@@ -123,6 +136,8 @@ def collect_files(root: Path | None, paths: list[Path]) -> dict[str, Any]:
             sca_bots.append(str(path))
         elif kind and len(files) < MAX_FILES:
             files[str(path)] = {"kind": kind, **_read(path)}
+        elif kind:
+            dropped += 1
     # GitLab's local includes, wherever they live in the tree
     queue = [p for p, f in files.items() if f["kind"] == "gitlab" and "text" in f]
     while queue:
@@ -133,10 +148,15 @@ def collect_files(root: Path | None, paths: list[Path]) -> dict[str, Any]:
                 files[str(inc)] = entry = {"kind": "gitlab", "included_by": main, **_read(inc)}
                 if "text" in entry:
                     queue.append(str(inc))
+            elif str(inc) not in files:
+                dropped += 1
             elif str(inc) in files:
                 files[str(inc)].setdefault("included_by", main)
+    if dropped:
+        truncated.append(f"{dropped} CI file(s) or Dockerfile(s) beyond the cap of {MAX_FILES} were not read")
     return {"root": str(root) if root else None, "files": dict(sorted(files.items())),
-            "iac": iac[:MAX_IAC_LISTED], "iac_count": len(iac), "sca_bots": sca_bots}
+            "iac": iac[:MAX_IAC_LISTED], "iac_count": len(iac), "sca_bots": sca_bots,
+            "truncated": "; ".join(truncated) or None}
 
 
 def collect_pipelines(scope: Scope) -> list[SourceEvidence]:

@@ -140,6 +140,8 @@ class PipelineFacts:
     dockerfiles: list[Dockerfile] = field(default_factory=list)
     pipelines: list[Pipeline] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
+    unreadable_kinds: dict[str, str] = field(default_factory=dict)  # path -> the collector's kind
+    truncated: str | None = None  # why the collector stopped before reading every file
     iac_count: int = 0
     sca_bots: list[str] = field(default_factory=list)
 
@@ -174,6 +176,14 @@ def commands(lines: list[tuple[int, str]], pipefail: bool = False) -> list[Comma
     for i, cmd in enumerate(out):
         cmd.exit_after = any(re.search(r"\bexit\s+\"?\$", later.text) for later in out[i + 1:])
     return out
+
+
+def yaml_error(path: str, exc: yaml.YAMLError) -> str:
+    """``path:line:column: YAML syntax error: problem`` (1-based position, when PyYAML gives one)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    return f"{where}: YAML syntax error: {problem}"
 
 
 # -- GitHub Actions -------------------------------------------------------------------------------------
@@ -232,7 +242,7 @@ def parse_github(path: str, text: str) -> Workflow:
     try:
         root = yn.compose(text)
     except yaml.YAMLError as exc:
-        wf.error = f"YAML syntax error: {str(exc).splitlines()[0]}"
+        wf.error = yaml_error(path, exc)
         return wf
     if root is None or not yn.items(root):
         wf.error = "empty workflow"
@@ -304,7 +314,7 @@ def parse_gitlab(path: str, texts: list[tuple[str, str]]) -> Workflow:
         try:
             root = yn.compose(text)
         except yaml.YAMLError as exc:
-            errors.append(f"{file}: YAML syntax error: {str(exc).splitlines()[0]}")
+            errors.append(yaml_error(file, exc))
             continue
         for key, kn, vn in yn.items(root):
             if key == "include":
@@ -417,15 +427,19 @@ def parse_pipelines(evidence: SourceEvidence) -> PipelineFacts:
     facts.root = data.get("root")
     facts.iac_count = int(data.get("iac_count") or 0)
     facts.sca_bots = [str(p) for p in data.get("sca_bots") or []]
+    if data.get("truncated"):
+        facts.truncated = str(data["truncated"])
     files: dict[str, Any] = data.get("files") or {}
     github: list[Workflow] = []
     gitlab_mains: dict[str, list[tuple[str, str]]] = {}
     included: dict[str, str] = {}
     for path, entry in files.items():
         if not isinstance(entry, dict):
+            facts.unreadable[path] = "malformed evidence entry (not an object)"
             continue
         if "text" not in entry:
             facts.unreadable[path] = str(entry.get("error") or "not read")
+            facts.unreadable_kinds[path] = str(entry.get("kind") or "unknown")
             continue
         kind, text = entry.get("kind"), str(entry["text"])
         if entry.get("included_by"):

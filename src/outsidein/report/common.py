@@ -100,42 +100,6 @@ def first_seen_text(finding: Finding) -> str:
     return (finding.first_seen or finding.found_at).astimezone(UTC).strftime("%Y-%m-%d")
 
 
-@dataclass(frozen=True)
-class Ticket:
-    """One unit of work: a check in one environment, with every resource it fails on."""
-
-    check_id: str
-    title: str
-    layer: int
-    environment: str
-    severity: Severity  # the worst of its findings
-    due: datetime | None  # the earliest due date
-    owner: str
-    resources: tuple[str, ...]
-    findings: int
-    remediation: str
-    overdue: int = 0  # how many of its findings are past their due date
-
-
-def tickets(report: AuditReport) -> list[Ticket]:
-    groups: dict[tuple[str, str], list[Finding]] = {}
-    for f in report.findings:
-        groups.setdefault((f.check_id, f.environment or "-"), []).append(f)
-    out = []
-    for (check_id, env), items in groups.items():
-        dues = [f.due for f in items if f.due is not None]
-        owners = sorted({owner_of(f) for f in items} - {"unassigned"})
-        out.append(Ticket(
-            check_id=check_id, title=items[0].title, layer=items[0].layer, environment=env,
-            severity=max((f.severity for f in items), key=lambda s: s.rank), due=min(dues) if dues else None,
-            owner=", ".join(owners) or "unassigned", resources=tuple(dict.fromkeys(f.resource for f in items)),
-            findings=len(items), remediation=items[0].remediation,
-            overdue=sum(1 for f in items if f.is_overdue(report.evaluated_at)),
-        ))
-    out.sort(key=lambda t: (not t.overdue, -t.severity.rank, t.layer, t.check_id, t.environment))
-    return out
-
-
 def by_severity(findings: list[Finding]) -> list[tuple[Severity, list[Finding]]]:
     """Findings grouped worst severity first (each group keeps the report's outside-in order)."""
     return [(s, [f for f in findings if f.severity is s]) for s in Severity if any(f.severity is s for f in findings)]

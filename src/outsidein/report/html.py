@@ -16,9 +16,9 @@ from outsidein.report.common import (
     severity_counts,
     sla_bucket,
     sla_buckets,
-    tickets,
     utc_text,
 )
+from outsidein.tickets import report_tickets
 
 SEVERITY_COLOR = {
     Severity.CRITICAL: "#b42318",
@@ -225,22 +225,24 @@ def _findings(report: AuditReport) -> str:
 
 
 def _tickets(report: AuditReport) -> str:
-    items = tickets(report)
+    items = report_tickets(report)
     if not items:
         return ""
     rows = []
     for t in items:
-        resources = "".join(f'<div class="res">{e(r)}</div>' for r in t.resources[:8])
-        if len(t.resources) > 8:
-            more = "".join(f'<div class="res">{e(r)}</div>' for r in t.resources[8:])
-            resources += f"<details><summary>{len(t.resources) - 8} more</summary>{more}</details>"
+        names = list(dict.fromkeys(f.resource for f in t.findings))
+        resources = "".join(f'<div class="res">{e(r)}</div>' for r in names[:8])
+        if len(names) > 8:
+            more = "".join(f'<div class="res">{e(r)}</div>' for r in names[8:])
+            resources += f"<details><summary>{len(names) - 8} more</summary>{more}</details>"
         due = e(utc_text(t.due) if t.due else "as scheduled")
-        if t.overdue:
-            due += f'<div><span class="pill fail">OVERDUE</span> {t.overdue}</div>'
+        overdue = sum(1 for f in t.findings if f.overdue(report.evaluated_at))
+        if overdue:
+            due += f'<div><span class="pill fail">OVERDUE</span> {overdue}</div>'
         rows.append(f'<tr><td><span class="sev" style="--c:{SEVERITY_COLOR[t.severity]}">{t.severity.value}</span>'
                     f"</td><td><code>{e(t.check_id)}</code><div class=\"muted\">{e(t.title)}</div></td>"
-                    f"<td>{e(t.environment)}</td><td style=\"white-space:nowrap\">{due}</td>"
-                    f'<td>{e(t.owner)}</td><td class="num">{t.findings}</td>'
+                    f"<td>{e(t.environment or '-')}</td><td style=\"white-space:nowrap\">{due}</td>"
+                    f'<td>{e(t.owner)}</td><td class="num">{len(t.findings)}</td>'
                     f'<td class="resources">{resources}</td></tr>')
     return (f'<section id="tickets"><h2>Tickets <span class="count">{len(items)}: one per check × environment'
             "</span></h2><div class=\"scroll\"><table><thead><tr><th>Severity</th><th>Check</th><th>Env</th>"

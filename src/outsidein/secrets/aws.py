@@ -3,8 +3,9 @@
 ``sanitize(call, data)`` is applied by the collector (and the AWS CLI folder loader) to every response it
 keeps. Environment values that are secret-named (``DB_PASSWORD``) or that a detection rule recognises (a token,
 a URL with a password) are replaced by their masked form, and listed under ``OutsideinSecrets``; user data is
-decoded from base64, scanned line by line, and its raw value dropped (only ``OutsideinSecrets`` and its size are
-kept). Secrets Manager listings carry no secret value and are kept as they are.
+decoded from base64 (and gzip), scanned line by line, and its raw value dropped (only ``OutsideinSecrets`` and its
+size are kept, and the decoding error of user data that cannot be decoded). Secrets Manager listings carry no
+secret value and are kept as they are.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import zlib
 from typing import Any
 
 from outsidein.redact import mask
 from outsidein.secrets.rules import placeholder, scan_line, secret_name
+from outsidein.secrets.scan import scan_text
 
 SECRETS_KEY = "OutsideinSecrets"
 
@@ -56,26 +59,35 @@ def _task_definition(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode_user_data(value: str) -> str:
-    raw = base64.b64decode(value)
+    """Strict: a character outside base64 (whitespace aside) is an error, not silently dropped."""
+    raw = base64.b64decode("".join(value.split()), validate=True)
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     return raw.decode("utf-8", "replace")
 
 
 def _user_data(data: dict[str, Any]) -> dict[str, Any]:
-    from outsidein.secrets.collect import scan_text  # collect imports the scope; keep this module light
-
+    """The user data's findings; one that cannot be decoded keeps its error, in ``UserData.Error`` and as an
+    ``{"error": …}`` entry of ``OutsideinSecrets`` (the list the inventory keeps), so that the check is
+    NOT_ASSESSED for that instance, never PASS."""
     value = (data.get("UserData") or {}).get("Value")
     found: list[dict[str, Any]] = []
     size = 0
+    error: str | None = None
     if value:
         try:
-            text = decode_user_data(value)
-        except (binascii.Error, ValueError, OSError, EOFError):
+            text = decode_user_data(str(value))
+        except (binascii.Error, ValueError, OSError, EOFError, zlib.error) as exc:
+            error = f"user data could not be decoded ({type(exc).__name__}: {str(exc)[:160]}): not scanned"
             text = ""
         size = len(text)
         found = [{"line": at, "rule": c.rule, "masked": c.masked} for at, c in scan_text(text.encode(), "user-data")]
-    return {"InstanceId": data.get("InstanceId"), "UserData": {"Value": None, "Size": size}, SECRETS_KEY: found}
+        if error:
+            found.append({"error": error})
+    user_data: dict[str, Any] = {"Value": None, "Size": size}
+    if error:
+        user_data["Error"] = error
+    return {"InstanceId": data.get("InstanceId"), "UserData": user_data, SECRETS_KEY: found}
 
 
 def sanitize(call: str, data: Any) -> Any:

@@ -10,14 +10,15 @@ stored as its rule, file, line (and commit), masked value and fingerprint (see `
 
 What is kept, under ``SourceEvidence.data.data``:
 
-- ``tree``: files and bytes scanned, ``findings`` [{rule, file, line, masked, fingerprint}], ``tracked`` env
+- ``tree``: files and bytes scanned, ``findings`` [{rule, file, line, masked, fingerprint}], ``skipped``
+  [{file, reason}] (not scanned: over ``MAX_FILE_BYTES``, unreadable), ``binary`` (known binary formats, not
+  scanned), ``nul_removed`` (text files scanned without their NUL bytes), ``tracked`` env
   files (``.env``, ``.env.*``, ``*.env``; ``.env.example``/``.sample``/``.template``/``.dist`` are templates).
 - ``history``: commits and bytes scanned, seconds, ``findings`` (with ``commit``, the oldest that added the
   secret to that file, and ``commits``, how many did), ``env_files`` [{path, commit}] ever added.
 - ``gitignore``: ``ignored``: for each non-negotiable pattern of the playbook, whether git would ignore a
   probe path (``git check-ignore --no-index``, so negations and equivalent patterns count).
 - ``precommit``: hook configuration files read and the secret scanners they name.
-- ``dockerfiles``: ENV/ARG instructions with a secret-named variable (value masked, or None without one).
 - ``errors``: evidence key (``tree``, ``history``, ``gitignore``) -> why it could not be read.
 """
 
@@ -31,7 +32,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -42,9 +43,9 @@ except ImportError:  # not on Windows
     fcntl = None  # type: ignore[assignment]
 
 from outsidein.evidence import Record, SourceEvidence
-from outsidein.redact import mask
 from outsidein.scope import RepositoryScope
-from outsidein.secrets.rules import Candidate, hit_offsets, placeholder, private_key_body, scan_line, secret_name
+from outsidein.secrets.rules import Candidate, hit_offsets
+from outsidein.secrets.scan import LineScanner, scan_text
 
 MAX_FILE_BYTES = 5_000_000
 GIT_TIMEOUT = 1800.0
@@ -64,8 +65,6 @@ PRECOMMIT_FILES = (".pre-commit-config.yaml", ".pre-commit-config.yml", "lefthoo
                    "lefthook.yaml", ".husky/pre-commit", ".git/hooks/pre-commit")
 SCANNERS = ("gitleaks", "trufflehog", "detect-secrets", "ggshield", "kingfisher", "talisman", "git-secrets",
             "secretlint")
-DOCKERFILE = re.compile(r"(?:^|/)(?:Dockerfile|Containerfile)(?:\.[\w.-]+)?$|\.(?:Dockerfile|dockerfile)$")
-_DOCKER_INSTR = re.compile(r"^\s*(ENV|ARG)\s+(.+)$", re.IGNORECASE)
 
 
 def is_env_file(path: str) -> bool:
@@ -80,67 +79,6 @@ def _git(path: Path, *args: str, timeout: float = 120.0) -> subprocess.Completed
 def _git_error(done: subprocess.CompletedProcess[bytes]) -> str:
     text = done.stderr.decode("utf-8", "replace").strip().splitlines()
     return text[-1][:200] if text else f"exit code {done.returncode}"
-
-
-class LineScanner:
-    """Scans the lines of one file in order; joins a private-key header with the body line that names it.
-
-    Only lines that the block pre-filter points at need to be fed (``scan_text``, the history stream), plus,
-    while ``pending``, the line after a private-key header; feeding every line gives the same findings.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._pending: tuple[int, Candidate] | None = None
-
-    @property
-    def pending(self) -> bool:
-        """A private-key header waits for the next line: feed it whatever it holds."""
-        return self._pending is not None
-
-    def feed(self, line: bytes, number: int) -> Iterator[tuple[int, Candidate]]:
-        if self._pending is not None:
-            at, header = self._pending
-            self._pending = None
-            body = private_key_body(line)
-            if body is not None:
-                yield at, body
-                return
-            if not line.strip() or placeholder(line.strip().decode("utf-8", "replace")):
-                return  # "-----BEGIN PRIVATE KEY-----" followed by "..." is documentation
-            yield at, header
-        for found in scan_line(line, self.path):
-            if found.rule == "private-key":
-                self._pending = (number, found)
-            else:
-                yield number, found
-
-    def close(self) -> Iterator[tuple[int, Candidate]]:
-        if self._pending is not None:
-            yield self._pending
-            self._pending = None
-
-
-def scan_text(content: bytes, path: str) -> Iterator[tuple[int, Candidate]]:
-    """The secrets in one file's content, with 1-based line numbers: only pre-filter hits are cut into lines."""
-    scanner = LineScanner(path)
-    size = len(content)
-    number, counted, done = 1, 0, -1
-    for at in hit_offsets(content):
-        if at <= done:
-            continue  # on a line already scanned
-        start = content.rfind(b"\n", 0, at) + 1
-        number += content.count(b"\n", counted, start)
-        counted = start
-        end = content.find(b"\n", at)
-        done = end = size if end < 0 else end
-        yield from scanner.feed(content[start:end], number)
-        while scanner.pending and end < size:  # the line after a private-key header names the key
-            start, number, counted = end + 1, number + 1, end + 1
-            end = content.find(b"\n", start)
-            done = end = size if end < 0 else end
-            yield from scanner.feed(content[start:end], number)
-    yield from scanner.close()
 
 
 def _finding(path: str, line: int, cand: Candidate, **extra: Any) -> dict[str, Any]:
@@ -401,18 +339,66 @@ def _read(root: Path, rel: str) -> bytes | None:
         return None
 
 
+# Known binary formats, by their first bytes: not scanned, and not counted as skipped (no secret is written in a
+# PNG). Anything else with NUL bytes (UTF-16 text, a SQL dump with a stray NUL, SQLite) is scanned without them.
+BINARY_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"\x00\x00\x01\x00",
+                b"RIFF", b"wOFF", b"wOF2", b"\x00\x01\x00\x00\x00", b"OTTO", b"PK\x03\x04", b"PK\x05\x06",
+                b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"(\xb5/\xfd", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07",
+                b"\x7fELF", b"MZ", b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\x00asm",
+                b"\x00\x00\x00\x1cftyp", b"\x00\x00\x00\x18ftyp", b"\x00\x00\x00\x20ftyp", b"OggS", b"fLaC",
+                b"ID3", b"\x1aE\xdf\xa3")
+
+
+def is_binary(head: bytes) -> bool:
+    """A known binary format by its magic bytes, with a NUL byte early on (a text file never has one)."""
+    return head.startswith(BINARY_MAGIC) and b"\0" in head[:8000]
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def _read_tree_file(root: Path, rel: str) -> tuple[bytes | None, str | None]:
+    """The file's content, or None and why it was not read (None: nothing to scan, not a gap in the evidence)."""
+    full = root / rel
+    try:
+        if not full.is_file():
+            return None, None  # a submodule, a tracked file deleted from the working tree, a dangling link
+        size = full.stat().st_size
+        if size > MAX_FILE_BYTES:
+            with full.open("rb") as handle:
+                if is_binary(handle.read(8000)):
+                    return None, None
+            return None, f"{_size(size)}, over the {_size(MAX_FILE_BYTES)} limit"
+        return full.read_bytes(), None
+    except OSError as exc:
+        return None, f"not readable: {exc.strerror or type(exc).__name__}"
+
+
 def scan_tree(root: Path, files: Sequence[str]) -> dict[str, Any]:
+    """Every file's secrets. Files not scanned are listed under ``skipped`` ({file, reason}): the check is then
+    NOT_ASSESSED for them, never clean. Known binary formats are counted under ``binary``; a text file with NUL
+    bytes is scanned with them removed (counted under ``nul_removed``), its line numbers unchanged."""
     findings: list[dict[str, Any]] = []
-    total = scanned = 0
+    skipped: list[dict[str, str]] = []
+    total = scanned = binary = nul_removed = 0
     for rel in files:
-        content = _read(root, rel)
-        if content is None or b"\0" in content[:8000]:
+        content, reason = _read_tree_file(root, rel)
+        if content is None:
+            if reason:
+                skipped.append({"file": rel, "reason": reason})
             continue
+        if b"\0" in content:
+            if is_binary(content[:8000]):
+                binary += 1
+                continue
+            content = content.replace(b"\0", b"")
+            nul_removed += 1
         scanned += 1
         total += len(content)
         findings += [_finding(rel, at, cand) for at, cand in scan_text(content, rel)]
-    return {"files": scanned, "bytes": total, "findings": findings,
-            "tracked_env_files": [f for f in files if is_env_file(f)]}
+    return {"files": scanned, "bytes": total, "findings": findings, "skipped": skipped, "binary": binary,
+            "nul_removed": nul_removed, "tracked_env_files": [f for f in files if is_env_file(f)]}
 
 
 def gitignore_coverage(root: Path) -> dict[str, Any]:
@@ -436,35 +422,6 @@ def precommit(root: Path) -> dict[str, Any]:
         text = content.decode("utf-8", "replace").lower()
         scanners |= {s for s in SCANNERS if s in text}
     return {"files": read, "scanners": sorted(scanners)}
-
-
-def dockerfile_secrets(root: Path, files: Sequence[str]) -> list[dict[str, Any]]:
-    """ENV/ARG instructions naming a secret: baked into the image layers (ENV) or its history (ARG)."""
-    out: list[dict[str, Any]] = []
-    for rel in files:
-        if not DOCKERFILE.search(rel):
-            continue
-        content = _read(root, rel)
-        if content is None:
-            continue
-        for number, line in enumerate(content.decode("utf-8", "replace").splitlines(), 1):
-            match = _DOCKER_INSTR.match(line)
-            if not match:
-                continue
-            instruction, rest = match.group(1).upper(), match.group(2).strip()
-            if "=" in rest.split()[0]:
-                pairs = re.findall(r"([\w.-]+)=(\"[^\"]*\"|'[^']*'|\S*)", rest)
-            else:
-                name, _, value = rest.partition(" ")
-                pairs = [(name, value.strip())]
-            for name, value in pairs:
-                if not secret_name(name):
-                    continue
-                value = value.strip("\"'")
-                literal = bool(value) and not placeholder(value)
-                out.append({"file": rel, "line": number, "instruction": instruction, "name": name,
-                            "value": mask(value) if literal else None})
-    return out
 
 
 def collect_repository(scope: RepositoryScope) -> SourceEvidence:
@@ -491,7 +448,6 @@ def collect_repository(scope: RepositoryScope) -> SourceEvidence:
         files = tree_files(root, git)
         data["tree"] = scan_tree(root, files)
         data["precommit"] = precommit(root)
-        data["dockerfiles"] = dockerfile_secrets(root, files)
     except OSError as exc:
         errors["tree"] = f"{root}: cannot read the working tree: {exc.strerror or exc}"
     if git:

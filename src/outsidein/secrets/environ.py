@@ -8,7 +8,8 @@ value is a URL with a password); each value is masked before anything is stored.
 ``env -i`` so its own children carry no inherited secret.
 
 Evidence: ``HostEvidence.files["/proc/*/environ"]``, text lines ``<pid>\\t<process>\\t<NAME>=<masked>``, then
-``#read <n>`` and ``#unreadable <n>`` (processes whose environment could not be read). A saved folder supplies
+``#read <n>`` and ``#unreadable <n>`` (processes whose environment could not be read), and ``#hidepid <options>``
+when /proc hides other users' processes from a collector that is not root. A saved folder supplies
 ``proc-environ.txt`` (the same lines, or the ``NAME=value`` lines of
 ``cat /proc/<PID>/environ | tr "\\0" "\\n"``); without it the check is NOT_ASSESSED.
 """
@@ -16,12 +17,12 @@ Evidence: ``HostEvidence.files["/proc/*/environ"]``, text lines ``<pid>\\t<proce
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from outsidein.redact import mask
+from outsidein.secrets.facts import ENVIRON_KEY
 from outsidein.secrets.rules import placeholder, secret_name
 
-KEY = "/proc/*/environ"
+KEY = ENVIRON_KEY  # the evidence key; its parser is secrets.facts.parse_environ (pure)
 FOLDER_FILE = "proc-environ.txt"
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:[^/@\s]+@", re.IGNORECASE)
 # Not secrets although their names say so (sockets, key ids, agent paths).
@@ -42,15 +43,10 @@ for d in /proc/[0-9]*; do
 done
 echo "#read $n"
 echo "#unreadable $u"
+if [ "$(id -u)" != 0 ] && h=$(grep -oE '^[^ ]+ /proc proc [^ ]*hidepid=([12]|invisible|noaccess)' /proc/mounts); then
+  echo "#hidepid ${h##* }"
+fi
 """
-
-
-@dataclass(frozen=True)
-class EnvSecret:
-    pid: int | None
-    process: str
-    name: str
-    masked: str
 
 
 def argv() -> list[str]:
@@ -66,32 +62,25 @@ def is_secret(name: str, value: str) -> bool:
 
 
 def mask_output(text: str) -> str:
-    """The collector's (or an auditor's) output, reduced to secret-named variables with masked values."""
+    """The collector's (or an auditor's) output, reduced to secret-named variables with masked values.
+
+    An auditor's raw ``cat /proc/<PID>/environ | tr "\\0" "\\n"`` dump has no ``#read`` line: it is one process
+    read (``#read 1`` is added) when it holds at least one ``NAME=value`` line. Anything else without a
+    ``#read <n>`` line (an empty file) reads nothing, and the check is NOT_ASSESSED.
+    """
     out: list[str] = []
+    raw_pairs = counted = False
     for line in text.splitlines():
         if line.startswith("#"):
             out.append(line)
+            counted = counted or line.startswith("#read ")
             continue
         parts = line.split("\t", 2)
         pid, process, pair = (parts if len(parts) == 3 else ("", "", line))
         name, sep, value = pair.partition("=")
+        raw_pairs = raw_pairs or (len(parts) != 3 and bool(sep) and bool(name.strip()))
         if sep and is_secret(name.strip(), value):
             out.append(f"{pid}\t{process}\t{name.strip()}={mask(value)}")
+    if raw_pairs and not counted:
+        out.append("#read 1")
     return "\n".join(out) + ("\n" if out else "")
-
-
-def parse(text: str) -> tuple[list[EnvSecret], int]:
-    """The masked variables and how many processes could not be read."""
-    found: list[EnvSecret] = []
-    unreadable = 0
-    for line in text.splitlines():
-        if line.startswith("#unreadable "):
-            unreadable = int(line.split()[1])
-            continue
-        if line.startswith("#") or not line.strip():
-            continue
-        parts = line.split("\t", 2)
-        pid, process, pair = (parts if len(parts) == 3 else ("", "", line))
-        name, _, value = pair.partition("=")
-        found.append(EnvSecret(int(pid) if pid.isdigit() else None, process, name, value))
-    return found, unreadable

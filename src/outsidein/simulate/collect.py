@@ -33,6 +33,9 @@ def run_simulation(sim: SimulationScope | None, where: str = "scope", today: dat
                           data=Record(data=data))
 
 
+GRACE_SECONDS = 2.0  # past the deadline, in-flight requests are cancelled
+
+
 async def _run_all(sim: SimulationScope, endpoints: dict[str, Endpoint], budget: engine.Budget) -> list[Any]:
     out = []
     for scenario in sim.scenarios:
@@ -49,15 +52,19 @@ async def _run_one(scenario: ScenarioScope, endpoint: Endpoint, budget: engine.B
         return entry
     target = engine.Target.of(endpoint, scenario)
     started = time.perf_counter()
-    try:
-        if scenario.kind == "rate_limit":
-            result = await engine.rate_limit(target, scenario.params, budget)
-        elif scenario.kind == "slowloris":
-            result = await engine.slowloris(endpoint, target, scenario.params, budget)
-        elif scenario.kind in ("load", "spike"):
-            result = await engine.load(target, scenario, budget)
-        else:
-            result = await engine.recovery(target, scenario.params, budget)
+    if scenario.kind == "rate_limit":
+        run = engine.rate_limit(target, scenario.params, budget)
+    elif scenario.kind == "slowloris":
+        run = engine.slowloris(endpoint, target, scenario.params, budget)
+    elif scenario.kind in ("load", "spike"):
+        run = engine.load(target, scenario, budget)
+    else:
+        run = engine.recovery(target, scenario.params, budget)
+    try:  # a hard stop: no request in flight outlives the run's deadline by more than GRACE_SECONDS
+        result = await asyncio.wait_for(run, timeout=budget.time_left + GRACE_SECONDS)
+    except TimeoutError:
+        entry["error"] = f"cut off at the run's time limit ({budget.max_seconds:g} s): no verdict"
+        return entry
     except Exception as exc:  # one broken scenario is NOT_ASSESSED, the run goes on
         entry["error"] = f"{type(exc).__name__}: {exc}"
         return entry

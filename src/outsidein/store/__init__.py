@@ -13,6 +13,7 @@ from outsidein.store.store import (
     Store,
     StoredFinding,
     StoreError,
+    masked_store_value,
     sort_findings,
     sqlite_url,
 )
@@ -34,7 +35,13 @@ def store_url(explicit: str | None, scope_url: str | None = None, scope_path: Pa
     was asked for."""
     chosen = explicit or os.environ.get(ENV_STORE) or scope_url
     if chosen:
-        return chosen if "://" in chosen else sqlite_url(Path(chosen).expanduser().resolve())
+        if "://" in chosen:
+            return chosen
+        if "@" in chosen or "//" in chosen:  # a URL missing its scheme's "://", never a file to create
+            raise StoreError(f"{masked_store_value(chosen)}: looks like a URL without scheme:// (it holds "
+                             f"{'@' if '@' in chosen else '//'}); give postgresql://USER:PASSWORD@HOST/DATABASE, "
+                             "sqlite:///PATH or a plain file path")
+        return sqlite_url(Path(chosen).expanduser().resolve())
     if scope_path is not None:
         return sqlite_url(scope_path)
     if scope_file is not None:

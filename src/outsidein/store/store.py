@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from outsidein.audit import AuditReport
 from outsidein.models import Finding, Severity
@@ -190,6 +190,18 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def masked_store_value(value: str) -> str:
+    """A store value as an error may name it: the password between ``user:`` and the last ``@`` replaced."""
+    head, sep, rest = value.partition("://")
+    if not sep:
+        head, rest = "", value
+    at = rest.rfind("@")
+    if at == -1:
+        return value
+    user, colon, _ = rest[:at].partition(":")
+    return head + sep + (f"{user}:***" if colon else rest[:at]) + rest[at:]
+
+
 def _normalise_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
@@ -296,9 +308,14 @@ class Store:
 
     def __init__(self, url: str, *, busy_timeout: float = 60.0) -> None:
         self.url = _normalise_url(url)
-        parsed = make_url(self.url)
+        try:
+            parsed = make_url(self.url)
+            self.dialect = parsed.get_backend_name()
+        except (ValueError, ArgumentError) as exc:  # a bad port, an unknown form: name the value, not its password
+            reason = str(exc).replace(self.url, masked_store_value(self.url)).replace(url, masked_store_value(url))
+            raise StoreError(f"{masked_store_value(url)}: not a valid store URL ({reason}); expected a file path, "
+                             "sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE") from None
         self.display = parsed.render_as_string(hide_password=True)
-        self.dialect = parsed.get_backend_name()
         try:
             if self.dialect == "sqlite":
                 database = parsed.database

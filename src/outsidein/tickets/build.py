@@ -12,10 +12,13 @@ import datetime as dt
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from outsidein.models import Severity
+from outsidein.models import Finding, Severity
 from outsidein.store import StoredFinding, sort_findings
+
+if TYPE_CHECKING:
+    from outsidein.audit import AuditReport
 
 LABEL = "outsidein"
 PRIORITY = {  # Jira's default priority scheme
@@ -128,3 +131,20 @@ def build_tickets(findings: list[StoredFinding], now: dt.datetime) -> list[Ticke
     tickets.sort(key=lambda t: (not t.overdue, -t.severity.rank, t.due or far, t.layer, t.check_id,
                                 t.environment or ""))
     return tickets
+
+
+def stored_view(finding: Finding) -> StoredFinding:
+    """A report's finding as the ticket builder reads it (first seen, owner and state as the report has them)."""
+    first_seen = finding.first_seen or finding.found_at
+    return StoredFinding(
+        fingerprint=finding.fingerprint, check_id=finding.check_id, layer=finding.layer, severity=finding.severity,
+        title=finding.title, resource=finding.resource, region=finding.region, environment=finding.environment,
+        detail=finding.detail, remediation=finding.remediation, verify=finding.verify,
+        owner=finding.owner or "unassigned", status=finding.state or "open", first_seen=first_seen,
+        last_seen=finding.found_at, due=finding.due, first_audit=0, last_audit=0,
+    )
+
+
+def report_tickets(report: AuditReport) -> list[Ticket]:
+    """The tickets of one audit report (the HTML report's section): the same grouping as ``outsidein tickets``."""
+    return build_tickets([stored_view(f) for f in report.findings], report.evaluated_at)
