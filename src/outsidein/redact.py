@@ -49,13 +49,27 @@ def _mask_group(match: re.Match[str]) -> str:
     return f"{match.group('key')}{quote}{mask(value)}{quote}"
 
 
+# Cheap tests that let most lines skip the patterns above (whose key part would be tried at every position).
+_KEY_HINT = re.compile(r"pass|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth",
+                       re.IGNORECASE)
+
+
+def _redact_line(line: str) -> str:
+    if "://" in line:
+        line = _URL_PASSWORD.sub(_mask_group, line)
+    if _KEY_HINT.search(line):
+        line = _AUTH_HEADER.sub(_mask_group, line)
+        line = _ASSIGNMENT.sub(_mask_group, line)
+        line = _FLAG.sub(_mask_group, line)
+        line = _DIRECTIVE.sub(_mask_group, line)
+    return line
+
+
 def redact_text(text: str) -> str:
     """The text with every secret-looking value masked; line numbers are kept."""
-    text = _PEM.sub(lambda m: m.group(1) + "\n".join("[masked]" if line.strip() else line
-                                                      for line in m.group(2).split("\n")) + m.group(3), text)
-    text = _AUTH_HEADER.sub(_mask_group, text)
-    text = _URL_PASSWORD.sub(_mask_group, text)
-    text = _ASSIGNMENT.sub(_mask_group, text)
-    text = _FLAG.sub(_mask_group, text)
-    text = _DIRECTIVE.sub(_mask_group, text)
+    if "PRIVATE KEY-----" in text:
+        text = _PEM.sub(lambda m: m.group(1) + "\n".join("[masked]" if line.strip() else line
+                                                          for line in m.group(2).split("\n")) + m.group(3), text)
+    if _KEY_HINT.search(text) or "://" in text:
+        text = "\n".join(_redact_line(line) for line in text.split("\n"))
     return _KNOWN_TOKENS.sub(lambda m: mask(m.group(0)), text)
