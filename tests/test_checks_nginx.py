@@ -29,6 +29,7 @@ from outsidein.evidence import NginxEvidence, Record, Snapshot
 from outsidein.models import Severity, Status
 from outsidein.nginx.collect import collect_nginx, find_nginx
 from outsidein.nginx.config import parse_nginx
+from tests.servers import free_port
 
 FIXTURES = Path(__file__).parent / "nginx"
 NGINX = find_nginx("nginx")
@@ -37,12 +38,6 @@ COLLECTED = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 if NGINX is None:  # a missing nginx is a broken test machine, not a reason to pass
     pytest.fail("nginx is not installed: run scripts/system-deps (apt-get install nginx-light)", pytrace=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_cert(folder: Path) -> tuple[Path, Path]:
