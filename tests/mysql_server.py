@@ -30,7 +30,7 @@ from tests.servers import free_port, wait_port
 def _binary(name: str) -> str:
     found = shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
     if found is None:
-        pytest.skip(f"{name} is not installed (scripts/system-deps installs mariadb-server)")
+        pytest.fail(f"{name} is not installed: run scripts/system-deps (it installs mariadb-server)", pytrace=False)
     return found
 
 

@@ -2,9 +2,9 @@
 
 Each server is a context manager: it lives in a folder of its own, listens on a free loopback port (or where
 asked), logs to a file whose tail is raised if it dies at start-up, and is stopped when the block exits.
-PostgreSQL runs as the ``postgres`` OS user with ``runuser`` (the tests run as root). A missing binary skips
-the test. Debian's OpenSSL 3 refuses TLS 1.0/1.1, SHA-1 and 1024-bit RSA at its default security level 2:
-the ``legacy`` NGINX server sets ``ssl_ciphers ALL:@SECLEVEL=0`` to serve them.
+PostgreSQL runs as the ``postgres`` OS user with ``runuser`` (the tests run as root). A missing binary fails
+the test (scripts/system-deps installs them). Debian's OpenSSL 3 refuses TLS 1.0/1.1, SHA-1 and 1024-bit RSA
+at its default security level 2: the ``legacy`` NGINX server sets ``ssl_ciphers ALL:@SECLEVEL=0`` to serve them.
 
     pki = Pki(tmp / "pki")
     with postgres_server(tmp, ssl=True, certs=pki.issue("pg")) as pg:
@@ -54,7 +54,7 @@ def which(binary: str) -> str:
     """The binary's path (``/usr/sbin`` and ``/sbin`` count even when not on PATH); skips the test if missing."""
     found = shutil.which(binary, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
     if found is None:
-        pytest.skip(f"{binary} is not installed")
+        pytest.fail(f"{binary} is not installed: run scripts/system-deps", pytrace=False)
     return found
 
 
@@ -261,7 +261,7 @@ def nginx_tls(pki: Pki, folder: Path) -> Iterator[NginxTls]:
 def pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if not found:
-        pytest.skip(f"PostgreSQL's {name} is not installed")
+        pytest.fail(f"PostgreSQL's {name} is not installed: run scripts/system-deps", pytrace=False)
     return found[-1]
 
 
@@ -433,7 +433,7 @@ def tcpdump(path: Path, bpf: str, interface: str = "lo") -> Iterator[Path]:
     line = proc.stderr.readline().decode(errors="replace")  # "listening on lo, …" once the filter is in place
     if "listening on" not in line:
         stop(proc)
-        pytest.skip(f"tcpdump cannot capture on {interface}: {line.strip()}")
+        pytest.fail(f"tcpdump cannot capture on {interface} (run the tests as root): {line.strip()}", pytrace=False)
     try:
         yield path
         time.sleep(0.3)  # the last FIN/ACKs

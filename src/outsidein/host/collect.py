@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,15 +52,16 @@ class HostUnreachable(Exception):
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class Runner:
+class Runner(ABC):
     """Runs one argv on a host and returns its output; subclasses say where."""
 
     search_path = SEARCH_PATH
 
+    @abstractmethod
     def run(self, argv: Sequence[str]) -> Completed:
-        raise NotImplementedError
+        """Run argv (read-only) and return what it printed."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most runners hold nothing
         """Release what the runner holds (an SSH master connection)."""
 
 
