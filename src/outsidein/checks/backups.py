@@ -30,8 +30,9 @@ Severities: the playbook's control summary where it has a row, else decided here
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from outsidein.aws.policy import PolicyParseError, public_grants
 from outsidein.backups.facts import AWS_KEY, BUCKETS_KEY, DRILLS_KEY, BackupBucket, BackupTarget
@@ -66,6 +67,23 @@ def _ok(check_id: str, bucket: BackupBucket, target: BackupTarget) -> Result:
 def _fail(check_id: str, bucket: BackupBucket, target: BackupTarget, detail: str,
           severity: Severity | None = None) -> Result:
     return fail(check_id, bucket.name, detail, region=GLOBAL, environment=target.environment, severity=severity)
+
+
+def _each_bucket(check_id: str, target: BackupTarget, call: str,
+                 problem: Callable[[dict[str, Any]], str | None]) -> Iterator[Result]:
+    """One verdict per backup bucket from one read: FAIL with ``problem(data)``'s text, PASS when it has none,
+    NOT_ASSESSED when the read (or the bucket) is missing."""
+    for bucket, absent in _buckets(check_id, target):
+        if absent:
+            yield absent
+            continue
+        data, error = bucket.data(call)
+        if error:
+            yield not_assessed(check_id, bucket.name, error, region=GLOBAL)
+        elif detail := problem(data or {}):
+            yield _fail(check_id, bucket, target, detail)
+        else:
+            yield _ok(check_id, bucket, target)
 
 
 # ------------------------------------------------------------------------------------------------ buckets
@@ -187,18 +205,11 @@ def bucket_sse_kms(target: BackupTarget) -> Iterator[Result]:
     requires=(BUCKETS_KEY,),
 )
 def bucket_versioning(target: BackupTarget) -> Iterator[Result]:
-    check_id = "backup-bucket-versioning"
-    for bucket, absent in _buckets(check_id, target):
-        if absent:
-            yield absent
-            continue
-        data, error = bucket.data("s3.get_bucket_versioning")
-        if error:
-            yield not_assessed(check_id, bucket.name, error, region=GLOBAL)
-        elif (data or {}).get("Status") != "Enabled":
-            yield _fail(check_id, bucket, target, f"versioning {(data or {}).get('Status') or 'never enabled'}")
-        else:
-            yield _ok(check_id, bucket, target)
+    def problem(data: dict[str, Any]) -> str | None:
+        status = data.get("Status")
+        return None if status == "Enabled" else f"versioning {status or 'never enabled'}"
+
+    yield from _each_bucket("backup-bucket-versioning", target, "s3.get_bucket_versioning", problem)
 
 
 @target_check(
@@ -210,22 +221,15 @@ def bucket_versioning(target: BackupTarget) -> Iterator[Result]:
     requires=(BUCKETS_KEY,),
 )
 def bucket_object_lock(target: BackupTarget) -> Iterator[Result]:
-    check_id = "backup-bucket-object-lock"
-    for bucket, absent in _buckets(check_id, target):
-        if absent:
-            yield absent
-            continue
-        data, error = bucket.data("s3.get_object_lock_configuration")
-        if error:
-            yield not_assessed(check_id, bucket.name, error, region=GLOBAL)
-            continue
-        config = (data or {}).get("ObjectLockConfiguration") or {}
+    def problem(data: dict[str, Any]) -> str | None:
+        config = data.get("ObjectLockConfiguration") or {}
         if config.get("ObjectLockEnabled") != "Enabled":
-            yield _fail(check_id, bucket, target, "Object Lock not enabled")
-        elif not (config.get("Rule") or {}).get("DefaultRetention"):
-            yield _fail(check_id, bucket, target, "Object Lock enabled without a default retention")
-        else:
-            yield _ok(check_id, bucket, target)
+            return "Object Lock not enabled"
+        if not (config.get("Rule") or {}).get("DefaultRetention"):
+            return "Object Lock enabled without a default retention"
+        return None
+
+    yield from _each_bucket("backup-bucket-object-lock", target, "s3.get_object_lock_configuration", problem)
 
 
 def _rule_covers(rule: dict[str, object], prefixes: tuple[str, ...]) -> bool:
@@ -245,18 +249,10 @@ def _rule_covers(rule: dict[str, object], prefixes: tuple[str, ...]) -> bool:
     requires=(BUCKETS_KEY,),
 )
 def bucket_lifecycle(target: BackupTarget) -> Iterator[Result]:
-    check_id = "backup-bucket-lifecycle"
     archive_days = int(target.plan.get("archive_days") or 365)
-    for bucket, absent in _buckets(check_id, target):
-        if absent:
-            yield absent
-            continue
-        data, error = bucket.data("s3.get_bucket_lifecycle_configuration")
-        if error:
-            yield not_assessed(check_id, bucket.name, error, region=GLOBAL)
-            continue
-        rules = [r for r in (data or {}).get("Rules", []) if r.get("Status") == "Enabled"
-                 and _rule_covers(r, target.prefixes)]
+
+    def problem(data: dict[str, Any]) -> str | None:
+        rules = [r for r in data.get("Rules", []) if r.get("Status") == "Enabled" and _rule_covers(r, target.prefixes)]
         transitions = [t for r in rules for t in r.get("Transitions", []) if t.get("StorageClass") in GLACIER]
         expiries = [int(r["Expiration"]["Days"]) for r in rules if (r.get("Expiration") or {}).get("Days")]
         problems = []
@@ -271,7 +267,9 @@ def bucket_lifecycle(target: BackupTarget) -> Iterator[Result]:
             problems.append(f"no expiry (playbook: expire at {archive_days} days)")
         elif expiries and min(expiries) < archive_days:
             problems.append(f"expires after {min(expiries)} days, before the {archive_days}-day archive")
-        yield _fail(check_id, bucket, target, "; ".join(problems)) if problems else _ok(check_id, bucket, target)
+        return "; ".join(problems) or None
+
+    yield from _each_bucket("backup-bucket-lifecycle", target, "s3.get_bucket_lifecycle_configuration", problem)
 
 
 @target_check(
@@ -284,18 +282,8 @@ def bucket_lifecycle(target: BackupTarget) -> Iterator[Result]:
     requires=(BUCKETS_KEY,),
 )
 def bucket_access_logging(target: BackupTarget) -> Iterator[Result]:
-    check_id = "backup-bucket-access-logging"
-    for bucket, absent in _buckets(check_id, target):
-        if absent:
-            yield absent
-            continue
-        data, error = bucket.data("s3.get_bucket_logging")
-        if error:
-            yield not_assessed(check_id, bucket.name, error, region=GLOBAL)
-        elif not (data or {}).get("LoggingEnabled"):
-            yield _fail(check_id, bucket, target, "server access logging off")
-        else:
-            yield _ok(check_id, bucket, target)
+    yield from _each_bucket("backup-bucket-access-logging", target, "s3.get_bucket_logging",
+                            lambda data: None if data.get("LoggingEnabled") else "server access logging off")
 
 
 def _objects(bucket: BackupBucket) -> tuple[list[dict[str, object]], list[str], str | None]:
