@@ -31,7 +31,7 @@ Decisions, where the playbook leaves room:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from outsidein.checks.registry import CAPTURE, HOST, target_check
 from outsidein.host.facts import SS, HostFacts, Socket
@@ -86,8 +86,16 @@ def _by_port(check_id: str, facts: CaptureFacts, hits: Iterable[tuple[Flow, str]
         yield passed(check_id, facts.name, environment=facts.environment)
 
 
-def _empty(check_id: str, facts: CaptureFacts) -> Result:
-    return not_assessed(check_id, facts.name, f"{facts.name}: the capture holds no TCP flow with payload")
+def _judge_flows(check_id: str, facts: CaptureFacts,
+                 hits: Callable[[list[Flow]], Iterable[tuple[Flow, str]]]) -> Iterator[Result]:
+    """The capture's flows judged by ``hits``, grouped per server port; an empty capture proves nothing."""
+    flows = _flows(facts)
+    if flows is None:
+        return
+    if not flows:
+        yield not_assessed(check_id, facts.name, f"{facts.name}: the capture holds no TCP flow with payload")
+        return
+    yield from _by_port(check_id, facts, hits(flows))
 
 
 @target_check(
@@ -99,15 +107,9 @@ def _empty(check_id: str, facts: CaptureFacts) -> Result:
            "# while clients work: expect nothing readable",
 )
 def transit_plaintext_credentials(facts: CaptureFacts) -> Iterator[Result]:
-    flows = _flows(facts)
-    if flows is None:
-        return
-    if not flows:
-        yield _empty("transit-plaintext-credentials", facts)
-        return
-    hits = [(flow, f"{flow.where(d)} {flow.protocol} {d.kind}: {d.excerpt}")
-            for flow in flows for d in flow.detections if d.credential]
-    yield from _by_port("transit-plaintext-credentials", facts, hits)
+    yield from _judge_flows("transit-plaintext-credentials", facts, lambda flows: [
+        (flow, f"{flow.where(d)} {flow.protocol} {d.kind}: {d.excerpt}")
+        for flow in flows for d in flow.detections if d.credential])
 
 
 @target_check(
@@ -119,15 +121,9 @@ def transit_plaintext_credentials(facts: CaptureFacts) -> Iterator[Result]:
            "# while clients work: expect encrypted bytes only",
 )
 def transit_readable_sql(facts: CaptureFacts) -> Iterator[Result]:
-    flows = _flows(facts)
-    if flows is None:
-        return
-    if not flows:
-        yield _empty("transit-readable-sql", facts)
-        return
-    hits = [(flow, f"{flow.where(d)} {flow.protocol} {d.kind}: {d.excerpt}")
-            for flow in flows for d in flow.detections if d.kind in DATA_KINDS]
-    yield from _by_port("transit-readable-sql", facts, hits)
+    yield from _judge_flows("transit-readable-sql", facts, lambda flows: [
+        (flow, f"{flow.where(d)} {flow.protocol} {d.kind}: {d.excerpt}")
+        for flow in flows for d in flow.detections if d.kind in DATA_KINDS])
 
 
 @target_check(
@@ -139,18 +135,13 @@ def transit_readable_sql(facts: CaptureFacts) -> Iterator[Result]:
            "[[captures]] entry  # expect TLS on every flow",
 )
 def transit_plaintext_service(facts: CaptureFacts) -> Iterator[Result]:
-    flows = _flows(facts)
-    if flows is None:
-        return
-    if not flows:
-        yield _empty("transit-plaintext-service", facts)
-        return
-    hits = []
-    for flow in flows:
-        if flow.encrypted is False and flow.protocol in SENSITIVE:
-            logins = [d.excerpt for d in flow.detections if d.kind in ("pg-startup", "pg-scram", "mysql-login")]
-            hits.append((flow, f"{flow.where()} {flow.protocol} in plaintext" + (f" ({logins[0]})" if logins else "")))
-    yield from _by_port("transit-plaintext-service", facts, hits)
+    def hits(flows: list[Flow]) -> Iterator[tuple[Flow, str]]:
+        for flow in flows:
+            if flow.encrypted is False and flow.protocol in SENSITIVE:
+                logins = [d.excerpt for d in flow.detections if d.kind in ("pg-startup", "pg-scram", "mysql-login")]
+                yield flow, f"{flow.where()} {flow.protocol} in plaintext" + (f" ({logins[0]})" if logins else "")
+
+    yield from _judge_flows("transit-plaintext-service", facts, hits)
 
 
 @target_check(
