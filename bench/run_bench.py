@@ -17,6 +17,12 @@ b. Prowler runs in its own virtual environment (``$PROWLER_VENV``; default /opt/
    same measurements (process wall time, peak RSS from ``os.wait4``, requests counted by the server);
 c. each planted problem is looked up in both tools' failed findings (by check id and resource id/ARN).
 
+Both tools are measured twice on the same seeded account (``--emulator both``, the default): on moto
+as released, and with the counting server's EC2 tag index switched on. moto finds the tags of each EC2
+resource it renders by scanning every tag of the region, so its answer to DescribeSecurityGroups grows
+with groups x tags (~35 s for 4,500 groups here, whoever asks); AWS has no such cost. The index reads a
+resource's own tags from moto's dictionary instead (same answer; see bench/moto_counting_server.py).
+
 outsidein's collector waits up to ``read_timeout`` seconds (scope setting, default 120) for one response;
 moto ignores MaxResults for DescribeSecurityGroups and answers a whole region in one slow response.
 ``--outsidein-read-timeout N`` adds a second outsidein run with that scope setting changed to N.
@@ -59,6 +65,7 @@ DUMMY_ENV = {"AWS_ACCESS_KEY_ID": "AKIAEMULATOREXAMPLE1", "AWS_SECRET_ACCESS_KEY
              "AWS_DEFAULT_REGION": "us-east-1"}
 # Retries per read for outsidein: the demo's setting (the emulator answers Access Analyzer with HTTP 500).
 OUTSIDEIN_MAX_ATTEMPTS = 2
+INDEXED = "+index"  # run-key suffix of the runs on moto with the EC2 tag index
 
 # Planted problem kind -> (outsidein check ids, Prowler check ids) that report it.
 MATCHERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -119,7 +126,7 @@ class CountingMoto:
     def start(self, timeout: float = 60.0) -> CountingMoto:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, str(BENCH / "moto_counting_server.py"), "-p", str(self.port)],
+            [sys.executable, str(BENCH / "moto_counting_server.py"), "-p", str(self.port), "--tag-index"],
             env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -143,6 +150,12 @@ class CountingMoto:
         while self.counts().get("in_flight", 0) and time.monotonic() - start < timeout:
             time.sleep(0.5)
         return round(time.monotonic() - start, 1)
+
+    def set_tag_index(self, on: bool) -> None:
+        """Switch moto's EC2 tag lookups to the index (True) or to moto's own scan (False)."""
+        request = urllib.request.Request(f"{self.url}/__bench/tag-index?on={int(on)}", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["tag_index"] is on
 
     def reset_counts(self) -> None:
         with urllib.request.urlopen(urllib.request.Request(f"{self.url}/__bench/reset", method="POST"), timeout=10):
@@ -213,6 +226,9 @@ def outsidein_child(endpoint: str, out_path: str, read_timeout: int | None = Non
     ``read_timeout``, when given, replaces the scope's default ``read_timeout``.
     """
     started = time.perf_counter()
+    from outsidein.allocator import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as `outsidein` does at start-up, before any thread
     import boto3
 
     from outsidein.audit import evaluate
@@ -235,6 +251,12 @@ def outsidein_child(endpoint: str, out_path: str, read_timeout: int | None = Non
     report = evaluate(evidence)
     eval_s = time.perf_counter() - t
     rss_eval = _vm_hwm_kib()
+    findings = [{"check_id": f.check_id, "resource": f.resource, "region": f.region,
+                 "severity": f.severity.value, "detail": f.detail} for f in report.findings]
+    not_assessed = [{"check_id": c.meta.id, "resource": r.resource, "reason": r.reason}
+                    for c, r in report.not_assessed]
+    results_total = len(report.results)
+    del report  # one report alive at a time, as in `outsidein audit`
     repeats = []
     for _ in range(2):  # warm re-evaluations of the same evidence, for the spread
         t = time.perf_counter()
@@ -272,11 +294,9 @@ def outsidein_child(endpoint: str, out_path: str, read_timeout: int | None = Non
         "read_errors": errors,
         "per_resource_calls": sum(1 for key in evidence.records if "#" in key),
         "inventory": _inventory_counts(evidence),
-        "results_total": len(report.results),
-        "findings": [{"check_id": f.check_id, "resource": f.resource, "region": f.region,
-                      "severity": f.severity.value, "detail": f.detail} for f in report.findings],
-        "not_assessed": [{"check_id": c.meta.id, "resource": r.resource, "reason": r.reason}
-                         for c, r in report.not_assessed],
+        "results_total": results_total,
+        "findings": findings,
+        "not_assessed": not_assessed,
     }
     Path(out_path).write_text(json.dumps(result, indent=1), encoding="utf-8")
 
@@ -300,8 +320,9 @@ def _inventory_counts(evidence: Any) -> dict[str, int]:
     return dict(counts)
 
 
-def run_outsidein(server: CountingMoto, workdir: Path, read_timeout: int | None = None) -> dict[str, Any]:
-    name = f"outsidein-rt{read_timeout}" if read_timeout else "outsidein"
+def run_outsidein(server: CountingMoto, workdir: Path, read_timeout: int | None = None, suffix: str = ""
+                  ) -> dict[str, Any]:
+    name = (f"outsidein-rt{read_timeout}" if read_timeout else "outsidein") + suffix
     out = workdir / f"{name}-child.json"
     waited = server.wait_idle()
     server.reset_counts()
@@ -374,7 +395,7 @@ def iter_ocsf(path: Path) -> Iterator[dict[str, Any]]:
                 return
 
 
-def run_prowler(server: CountingMoto, venv: Path, workdir: Path, keep: bool) -> dict[str, Any]:
+def run_prowler(server: CountingMoto, venv: Path, workdir: Path, keep: bool, suffix: str = "") -> dict[str, Any]:
     outdir = Path(tempfile.mkdtemp(prefix="prowler-ocsf-"))
     cmd = [str(venv / "bin" / "prowler"), "aws", "--service", *PROWLER_SERVICES, "--region", *REGIONS,
            "--output-formats", "json-ocsf", "--output-directory", str(outdir), "--output-filename", "prowler",
@@ -383,12 +404,13 @@ def run_prowler(server: CountingMoto, venv: Path, workdir: Path, keep: bool) -> 
     env.update(DUMMY_ENV, AWS_ENDPOINT_URL=server.url)
     waited = server.wait_idle()
     server.reset_counts()
-    measured = run_measured(cmd, env, workdir / "prowler.log", cwd=outdir)
+    log_path = workdir / f"prowler{suffix}.log"
+    measured = run_measured(cmd, env, log_path, cwd=outdir)
     measured["server_requests"] = server.counts()
     measured["server_idle_wait_s"] = waited
     measured["command"] = " ".join(["AWS_ENDPOINT_URL=" + server.url, *cmd[:1], *cmd[1:]]).replace(
         str(outdir), "$TMPDIR")
-    logtext = (workdir / "prowler.log").read_text(encoding="utf-8", errors="replace")
+    logtext = log_path.read_text(encoding="utf-8", errors="replace")
     scan = re.search(r"\] in (?:(\d+):)?(\d+(?:\.\d+)?)s?", logtext.split("Scan completed", 1)[-1])
     measured["scan_phase_s"] = round(int(scan.group(1) or 0) * 60 + float(scan.group(2)), 1) if scan else None
     measured["logged_errors"] = len(re.findall(r"\bERROR\b", logtext))
@@ -414,7 +436,7 @@ def run_prowler(server: CountingMoto, venv: Path, workdir: Path, keep: bool) -> 
         shutil.rmtree(outdir, ignore_errors=True)
     if measured["exit_code"] != 0 or not files:
         log(f"WARNING: Prowler exited with {measured['exit_code']} and wrote {len(files)} OCSF file(s); "
-            f"see {workdir / 'prowler.log'}")
+            f"see {log_path}")
     return measured
 
 
@@ -442,14 +464,14 @@ def match(planted: list[dict[str, Any]], runs: dict[str, dict[str, Any]]
     rows = [dict(p) for p in planted]
     extra = {}
     for tool, run in runs.items():
-        failures = _failures("prowler" if tool == "prowler" else "outsidein", run)
+        failures = _failures(_kind(tool), run)
         used: set[int] = set()
         for row in rows:
             o_checks, p_checks = MATCHERS[row["kind"]]
-            checks = p_checks if tool == "prowler" else o_checks
+            checks = p_checks if _kind(tool) == "prowler" else o_checks
             ids = _ids(row)
             hits = [i for i, (check, resources, _) in enumerate(failures)
-                    if check in checks and (_prowler_hit(resources, ids) if tool == "prowler"
+                    if check in checks and (_prowler_hit(resources, ids) if _kind(tool) == "prowler"
                                             else resources[0] in ids)]
             used.update(hits)
             row[tool] = sorted({failures[i][0] for i in hits})
@@ -470,12 +492,18 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _kind(tool: str) -> str:
+    """A run key's tool: "prowler" or "outsidein" (keys carry the emulator variant: "prowler+index" …)."""
+    return "prowler" if tool.startswith("prowler") else "outsidein"
+
+
 def _label(tool: str, run: dict[str, Any]) -> str:
-    if tool == "prowler":
-        return str(run.get("version") or "Prowler")
+    suffix = " [tag index]" if tool.endswith(INDEXED) else ""
+    if _kind(tool) == "prowler":
+        return str(run.get("version") or "Prowler") + suffix
     if run.get("read_timeout_override_s"):
-        return f"outsidein (read timeout {run['read_timeout_override_s']}s)"
-    return "outsidein (as shipped)"
+        return f"outsidein (read timeout {run['read_timeout_override_s']}s)" + suffix
+    return "outsidein" + suffix
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -498,14 +526,19 @@ def print_report(result: dict[str, Any]) -> None:
     services = sorted({s for t in tools for s in runs[t]["server_requests"]["by_service"]})
     for service in services:
         rows.append([f"  {service}", *(str(runs[t]["server_requests"]["by_service"].get(service, 0)) for t in tools)])
-    rows.append(["failed findings", *(str(len(_failures("prowler" if t == "prowler" else "outsidein", runs[t])))
+    rows.append(["failed findings", *(str(len(_failures(_kind(t), runs[t])))
                                       for t in tools)])
     found = result["planted_found"]
     rows.append(["planted problems found", *(f"{found[t]}/{found['total']}" for t in tools)])
     log(_table(rows))
+    for suffix, emulator in (("", "stock moto"), (INDEXED, "moto with the EC2 tag index")):
+        ours, theirs = runs.get("outsidein" + suffix), runs.get("prowler" + suffix)
+        if ours and theirs:
+            log(f"on {emulator}: Prowler's wall time / outsidein's = {theirs['wall_s'] / ours['wall_s']:.1f}x, "
+                f"peak memory {theirs['peak_rss_mib'] / ours['peak_rss_mib']:.1f}x")
     for tool in tools:
         run = runs[tool]
-        if tool == "prowler":
+        if _kind(tool) == "prowler":
             continue
         log()
         log(f"{_label(tool, run)}: its own API call count {run['api_calls_total']} {run['api_calls']}")
@@ -540,6 +573,9 @@ def main() -> None:
     parser.add_argument("--outsidein-read-timeout", type=int, default=None, metavar="SECONDS",
                         help="also run outsidein with the scope's read_timeout set to SECONDS ("
                              "override; moto answers DescribeSecurityGroups in one unpaginated response)")
+    parser.add_argument("--emulator", choices=("stock", "indexed", "both"), default="both",
+                        help="measure on moto as released, with the EC2 tag index (see moto_counting_server.py), "
+                             "or both in turn on the same seeded account (default)")
     parser.add_argument("--keep-prowler-output", action="store_true", help="keep Prowler's OCSF output directory")
     parser.add_argument("--workers", type=int, default=8, help="seeding threads")
     parser.add_argument("--outsidein-child", nargs=2, metavar=("ENDPOINT", "OUT"), help=argparse.SUPPRESS)
@@ -561,7 +597,8 @@ def main() -> None:
 
     server = CountingMoto(workdir / "moto-server.log").start()
     try:
-        log(f"moto server (with request counter) at {server.url}; seeding the {scale} account ...")
+        log(f"moto server (with request counter) at {server.url}; seeding the {scale} account "
+            "(tag index on: seeding is not measured) ...")
         # Seeding runs in its own process so that this parent stays small: a child's peak RSS (from wait4)
         # starts at its parent's RSS at fork time.
         seed_json = workdir / "seeded.json"
@@ -573,24 +610,29 @@ def main() -> None:
         hosts_note = ensure_loopback_name(f"{account['account_id']}.127.0.0.1")
         log(hosts_note)
 
-        variants: list[int | None] = [None]
-        if args.outsidein_read_timeout:
-            variants.append(args.outsidein_read_timeout)
-        for read_timeout in variants:
-            key = f"outsidein_rt{read_timeout}" if read_timeout else "outsidein"
-            log(f"running outsidein{f' (read timeout {read_timeout}s)' if read_timeout else ''} "
-                "(collect + evaluate) in a child process ...")
-            run = runs[key] = run_outsidein(server, workdir, read_timeout)
-            log(f"  {run['wall_s']}s wall (collect {run['collect_s']}s, evaluate {run['evaluate_s']}s), "
-                f"{run['peak_rss_mib']} MiB, {run['server_requests']['total']} requests "
-                f"(started after {run['server_idle_wait_s']}s waiting for the server to be idle)")
+        modes = {"stock": [False], "indexed": [True], "both": [False, True]}[args.emulator]
+        for indexed in modes:
+            server.set_tag_index(indexed)
+            suffix = INDEXED if indexed else ""
+            log(f"-- emulator: moto {'with the EC2 tag index' if indexed else 'as released (stock)'}")
+            variants: list[int | None] = [None]
+            if args.outsidein_read_timeout:
+                variants.append(args.outsidein_read_timeout)
+            for read_timeout in variants:
+                key = (f"outsidein_rt{read_timeout}" if read_timeout else "outsidein") + suffix
+                log(f"running outsidein{f' (read timeout {read_timeout}s)' if read_timeout else ''} "
+                    "(collect + evaluate) in a child process ...")
+                run = runs[key] = run_outsidein(server, workdir, read_timeout, suffix)
+                log(f"  {run['wall_s']}s wall (collect {run['collect_s']}s, evaluate {run['evaluate_s']}s), "
+                    f"{run['peak_rss_mib']} MiB, {run['server_requests']['total']} requests "
+                    f"(started after {run['server_idle_wait_s']}s waiting for the server to be idle)")
 
-        if not args.skip_prowler:
-            log(f"running {prowler_version} from {venv} ...")
-            run = runs["prowler"] = run_prowler(server, venv, workdir, args.keep_prowler_output)
-            run["version"] = prowler_version
-            log(f"  {run['wall_s']}s wall, {run['peak_rss_mib']} MiB, {run['server_requests']['total']} requests "
-                f"(started after {run['server_idle_wait_s']}s waiting for the server to be idle)")
+            if not args.skip_prowler:
+                log(f"running {prowler_version} from {venv} ...")
+                run = runs["prowler" + suffix] = run_prowler(server, venv, workdir, args.keep_prowler_output, suffix)
+                run["version"] = prowler_version
+                log(f"  {run['wall_s']}s wall, {run['peak_rss_mib']} MiB, {run['server_requests']['total']} "
+                    f"requests (started after {run['server_idle_wait_s']}s waiting for the server to be idle)")
     finally:
         server.stop()
 
@@ -612,9 +654,10 @@ def main() -> None:
         "unplanted_failures": extra,
     }
     print_report(result)
-    fails = runs.get("prowler", {}).pop("fails", None)
-    if fails is not None:
-        (workdir / "prowler-fails.json").write_text(json.dumps(fails, indent=0), encoding="utf-8")
+    for key, run in runs.items():
+        fails = run.pop("fails", None) if _kind(key) == "prowler" else None
+        if fails is not None:
+            (workdir / f"{key}-fails.json").write_text(json.dumps(fails, indent=0), encoding="utf-8")
     out = RESULTS / f"bench-{scale}-{stamp}.json"
     out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     log()

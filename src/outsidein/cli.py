@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from rich.console import Console
 
+from outsidein.allocator import limit_malloc_arenas
 from outsidein.audit import AuditReport, evaluate
 from outsidein.aws.cli_folder import load_cli_folder
 from outsidein.aws.collect import AwsCollector, CollectionError
@@ -507,6 +508,7 @@ def checks_markdown() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    limit_malloc_arenas()  # before any collector thread starts (see outsidein.allocator)
     handlers = {"audit": cmd_audit, "collect": cmd_collect, "checks": cmd_checks, "db": cmd_db,
                 "simulate": cmd_simulate, "drill": cmd_drill}
     handlers.update({name: partial(run, find_scope=_find_scope) for name, run in store_commands.COMMANDS.items()})

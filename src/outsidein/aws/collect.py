@@ -30,6 +30,7 @@ from outsidein.aws.reads import (
     S3CONTROL_PUBLIC_ACCESS_BLOCK,
     ApiRead,
 )
+from outsidein.aws.session import lean_session
 from outsidein.evidence import GLOBAL, AwsEvidence
 from outsidein.scope import AwsScope, BackupsScope
 from outsidein.secrets.aws import sanitize
@@ -99,7 +100,7 @@ class AwsCollector:
         self.scope = scope
         self.backups = backups  # layer 9: with a [backups] section, the backup buckets are read too
         self.max_workers = max_workers
-        self.session = self._session(session)
+        self.session = lean_session(self._session(session))
         self.regions = scope.regions or (self.session.region_name or DEFAULT_REGION,)
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()  # guards the call counter

@@ -31,7 +31,7 @@ def tags_of(raw: dict[str, Any], key: str = "Tags") -> dict[str, str]:
 # -- layer 1 -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SgRule:
     """One permission of a security group: protocol, port range, and its sources or destinations."""
 
@@ -73,7 +73,7 @@ class SgRule:
         return f"{proto}/{self.from_port}-{self.to_port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SecurityGroup:
     id: str
     name: str
@@ -102,7 +102,7 @@ def _rules(permissions: Iterable[dict[str, Any]]) -> tuple[SgRule, ...]:
     return tuple(rules)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NaclEntry:
     rule_number: int
     egress: bool
@@ -113,7 +113,7 @@ class NaclEntry:
     to_port: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NetworkAcl:
     id: str
     vpc_id: str
@@ -134,7 +134,7 @@ def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Vpc:
     id: str
     cidrs: tuple[str, ...]
@@ -153,7 +153,7 @@ class Vpc:
         return False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subnet:
     id: str
     vpc_id: str
@@ -163,7 +163,7 @@ class Subnet:
     tags: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Route:
     destination: str
     target: str  # igw-…, nat-…, local, pcx-…, tgw-…, eni-…, vgw-…
@@ -174,7 +174,7 @@ class Route:
         return self.target.startswith("igw-") and self.state != "blackhole"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RouteTable:
     id: str
     vpc_id: str
@@ -188,7 +188,7 @@ class RouteTable:
         return tuple(r for r in self.routes if r.to_internet_gateway)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NatGateway:
     id: str
     vpc_id: str
@@ -197,7 +197,7 @@ class NatGateway:
     connectivity: str  # "public" | "private"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlowLog:
     id: str
     resource_id: str
@@ -207,7 +207,7 @@ class FlowLog:
     destination: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NetworkInterface:
     id: str
     vpc_id: str | None
@@ -219,7 +219,7 @@ class NetworkInterface:
     tags: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Instance:
     id: str
     vpc_id: str | None
@@ -229,7 +229,7 @@ class Instance:
     tags: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DataStore:
     """A database, cache or broker: RDS, ElastiCache or Amazon MQ."""
 
@@ -244,7 +244,7 @@ class DataStore:
     latest_restorable: str | None = None  # RDS LatestRestorableTime (ISO 8601), when automated backups run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoadBalancer:
     name: str
     scheme: str
@@ -294,7 +294,7 @@ class RegionInventory:
 # -- layer 7 -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IamPrincipal:
     """A user, group or role, with the documents that govern it."""
 
@@ -314,7 +314,7 @@ class IamPrincipal:
         return self.path.startswith("/aws-service-role/") or self.path.startswith("/aws-reserved/")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManagedPolicy:
     arn: str
     name: str
@@ -326,7 +326,7 @@ class ManagedPolicy:
         return self.arn.startswith("arn:aws:iam::aws:") or ":iam::aws:policy/" in self.arn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CredentialRow:
     """One row of the IAM credential report."""
 
@@ -341,7 +341,7 @@ class CredentialRow:
         return self.user == "<root_account>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bucket:
     name: str
     policy: Any | None  # the policy document (JSON text), None if the bucket has none

@@ -115,3 +115,22 @@ ABSENT_CODES = {
     "s3.get_object_lock_configuration": {"ObjectLockConfigurationNotFoundError"},
     "s3.get_bucket_lifecycle_configuration": {"NoSuchLifecycleConfiguration"},
 }
+
+
+def keep_listed_item(response: str, member: str, item: dict[str, Any]) -> bool:
+    """Which items of a large list response the evidence keeps (see ``stream_parse``).
+
+    ``GetAccountAuthorizationDetails`` lists every AWS-managed policy (1,300 and more, each with its
+    document), attached or not. A policy attached to nothing grants nothing, so an AWS-managed one
+    attached to no identity and used as no permissions boundary is dropped, and every kept managed
+    policy keeps only its default version. Customer-managed policies are all kept.
+    """
+    if response != "GetAccountAuthorizationDetailsResponse" or member != "Policies":
+        return True
+    aws_managed = ":iam::aws:policy/" in str(item.get("Arn", ""))
+    if aws_managed and not item.get("AttachmentCount") and not item.get("PermissionsBoundaryUsageCount"):
+        return False
+    versions = item.get("PolicyVersionList")
+    if isinstance(versions, list) and len(versions) > 1:
+        item["PolicyVersionList"] = [v for v in versions if v.get("IsDefaultVersion")] or versions
+    return True
