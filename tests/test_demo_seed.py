@@ -154,6 +154,8 @@ def test_stack_summary(seeded: Seeded) -> None:
         "iam-console-mfa",
         "iam-root-mfa",
         "s3-public-getobject",
+        "waf-alb-unprotected",
+        "waf-no-rate-based-rule",
     } <= planted_ids(stack)
     assert {
         "sg-open-ingress",
@@ -212,6 +214,11 @@ def _exists(s: Seeded, resource: str) -> bool:
         except ClientError:
             return False
         return True
+    if resource.startswith("arn:aws:elasticloadbalancing:"):
+        return bool(s.client("elbv2").describe_load_balancers(LoadBalancerArns=[resource])["LoadBalancers"])
+    if resource.startswith("arn:aws:wafv2:"):
+        name, acl_id = resource.split("/")[-2:]
+        return s.client("wafv2").get_web_acl(Name=name, Id=acl_id, Scope="REGIONAL")["WebACL"]["ARN"] == resource
     lookups: list[Callable[[], Any]] = [
         lambda: s.client("s3").head_bucket(Bucket=resource),
         lambda: s.client("rds").describe_db_instances(DBInstanceIdentifier=resource),

@@ -24,13 +24,15 @@ from outsidein.aws.reads import (
     MQ_DESCRIBE_BROKER,
     PER_BUCKET_READS,
     REGIONAL_READS,
+    WAF_WEB_ACL_FOR_RESOURCE,
     ApiRead,
+    internet_facing_alb,
 )
 from outsidein.evidence import GLOBAL, AwsEvidence, EvidenceError
 from outsidein.secrets.aws import sanitize
 
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-REGIONAL_NAMES = {r.cli_name: r for r in (*REGIONAL_READS, MQ_DESCRIBE_BROKER)}
+REGIONAL_NAMES = {r.cli_name: r for r in (*REGIONAL_READS, MQ_DESCRIBE_BROKER, WAF_WEB_ACL_FOR_RESOURCE)}
 GLOBAL_NAMES = {r.cli_name: r for r in ALL_READS if r not in REGIONAL_NAMES.values()}
 PER_RESOURCE = {r.cli_name: r for r in PER_BUCKET_READS}
 
@@ -47,7 +49,8 @@ def _load_json(path: Path, read: ApiRead) -> Any:
     except json.JSONDecodeError as exc:
         raise EvidenceError(f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg}); save the output of "
                             f"`aws {read.service} {read.cli_name} --output json`") from None
-    if data is not None and (not isinstance(data, dict) or read.result_key not in data):
+    if data is not None and (not isinstance(data, dict) or read.result_key not in data) and not (
+            read.empty_ok and data == {}):
         raise EvidenceError(
             f"{path}: expected a JSON object with \"{read.result_key}\": save the full output of "
             f"`aws {_cli_service(read)} {read.cli_name} --output json`, without --query")
@@ -102,6 +105,14 @@ def load_cli_folder(folder: Path, regions_hint: tuple[str, ...] = ()) -> tuple[A
     ignored: list[str] = []
     used: set[Path] = set()
 
+    def take_one(region: str, base: Path, read: ApiRead, file_name: str, param: str) -> None:
+        path = base / read.cli_name / f"{file_name}.json"
+        if path.is_file():
+            evidence.put(region, read.call, _load_json(path, read), param)
+            used.add(path)
+        else:
+            evidence.put_error(region, read.call, f"not in evidence folder: {path.relative_to(folder)}", param)
+
     def take(region: str, base: Path) -> None:
         for read in REGIONAL_READS:
             path = base / f"{read.cli_name}.json"
@@ -112,13 +123,11 @@ def load_cli_folder(folder: Path, regions_hint: tuple[str, ...] = ()) -> tuple[A
                 evidence.put_error(region, read.call, f"not in evidence folder: {path.relative_to(folder)}")
         brokers = evidence.get(region, "mq.list_brokers")
         for broker in (brokers.data or {}).get("BrokerSummaries", []) if brokers.ok else []:
-            path = base / MQ_DESCRIBE_BROKER.cli_name / f"{broker['BrokerId']}.json"
-            if path.is_file():
-                evidence.put(region, MQ_DESCRIBE_BROKER.call, _load_json(path, MQ_DESCRIBE_BROKER), broker["BrokerId"])
-                used.add(path)
-            else:
-                evidence.put_error(region, MQ_DESCRIBE_BROKER.call,
-                                   f"not in evidence folder: {path.relative_to(folder)}", broker["BrokerId"])
+            take_one(region, base, MQ_DESCRIBE_BROKER, broker["BrokerId"], broker["BrokerId"])
+        balancers = evidence.get(region, "elbv2.describe_load_balancers")
+        for lb in (balancers.data or {}).get("LoadBalancers", []) if balancers.ok else []:
+            if internet_facing_alb(lb):  # saved per load balancer name: get-web-acl-for-resource/<name>.json
+                take_one(region, base, WAF_WEB_ACL_FOR_RESOURCE, lb.get("LoadBalancerName", "?"), lb["LoadBalancerArn"])
 
     for region_dir in region_dirs:
         take(region_dir.name, region_dir)

@@ -28,7 +28,9 @@ from outsidein.aws.reads import (
     PER_BUCKET_READS,
     REGIONAL_READS,
     S3CONTROL_PUBLIC_ACCESS_BLOCK,
+    WAF_WEB_ACL_FOR_RESOURCE,
     ApiRead,
+    internet_facing_alb,
 )
 from outsidein.aws.session import lean_session
 from outsidein.evidence import GLOBAL, AwsEvidence
@@ -173,7 +175,8 @@ class AwsCollector:
         try:
             if read.paginated and client.can_paginate(read.operation):
                 return client.get_paginator(read.operation).paginate(**read.kwargs, **params).build_full_result()
-            response = getattr(client, read.operation)(**params)
+            fixed = {key: value for key, value in read.kwargs.items() if key != "PaginationConfig"}
+            response = getattr(client, read.operation)(**fixed, **params)
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ABSENT_CODES.get(read.call, ()):
                 raise _Absent from None
@@ -224,6 +227,9 @@ class AwsCollector:
             return [(EC2_USER_DATA, inst["InstanceId"], {"InstanceId": inst["InstanceId"], "Attribute": "userData"})
                     for res in data.get("Reservations", []) for inst in res.get("Instances", [])
                     if (inst.get("State") or {}).get("Name") != "terminated"]
+        if call == "elbv2.describe_load_balancers":
+            return [(WAF_WEB_ACL_FOR_RESOURCE, lb["LoadBalancerArn"], {"ResourceArn": lb["LoadBalancerArn"]})
+                    for lb in data.get("LoadBalancers", []) if internet_facing_alb(lb)]
         if call == "s3.list_buckets":
             return [(read, bucket["Name"], {"Bucket": bucket["Name"]})
                     for bucket in data.get("Buckets", []) for read in PER_BUCKET_READS]

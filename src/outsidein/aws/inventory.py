@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from outsidein.aws.reads import internet_facing_alb
 from outsidein.evidence import GLOBAL, AwsEvidence
 
 ANY_IPV4 = "0.0.0.0/0"
@@ -250,6 +251,8 @@ class LoadBalancer:
     scheme: str
     subnet_ids: tuple[str, ...]
     vpc_id: str | None
+    arn: str = ""
+    kind: str = "application"  # elbv2 Type: application | network | gateway
 
 
 @dataclass
@@ -274,6 +277,8 @@ class RegionInventory:
     lambda_functions: list[dict[str, Any]] = field(default_factory=list)  # environment values masked
     task_definitions: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # arn -> masked (None: unread)
     user_data: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)  # instance -> masked hits
+    # layer 12: internet-facing ALB arn -> its WAF web ACL ({} when none, None when unread)
+    web_acls: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # call -> reason
 
     @functools.cached_property
@@ -475,7 +480,15 @@ def parse_region(evidence: AwsEvidence, region: str) -> RegionInventory:
     for raw in read.items("elbv2.describe_load_balancers", "LoadBalancers"):
         inv.load_balancers.append(LoadBalancer(
             raw.get("LoadBalancerName", ""), str(raw.get("Scheme", "")),
-            tuple(z["SubnetId"] for z in raw.get("AvailabilityZones", []) if z.get("SubnetId")), raw.get("VpcId")))
+            tuple(z["SubnetId"] for z in raw.get("AvailabilityZones", []) if z.get("SubnetId")), raw.get("VpcId"),
+            str(raw.get("LoadBalancerArn", "")), str(raw.get("Type", "application"))))
+        if internet_facing_alb(raw):
+            record = evidence.get(region, "wafv2.get_web_acl_for_resource", raw["LoadBalancerArn"])
+            if record.ok:
+                inv.web_acls[raw["LoadBalancerArn"]] = (record.data or {}).get("WebACL") or {}
+            else:
+                inv.web_acls[raw["LoadBalancerArn"]] = None
+                inv.missing[f"wafv2.get_web_acl_for_resource#{raw['LoadBalancerArn']}"] = record.error or "not read"
     inv.analyzers = read.items("accessanalyzer.list_analyzers", "analyzers")
     _parse_secrets(read, inv)
     return inv

@@ -20,6 +20,7 @@ class ApiRead:
     result_key: str  # the list the checks read; its presence validates a CLI file
     kwargs: dict[str, Any] = field(default_factory=dict)
     paginated: bool = True
+    empty_ok: bool = False  # the API answers {} when the resource has none (a CLI file may hold {})
 
     @property
     def call(self) -> str:
@@ -68,12 +69,21 @@ GLOBAL_READS: tuple[ApiRead, ...] = (
     ApiRead("s3", "list_buckets", "list-buckets", "Buckets", paginated=False),
 )
 
+def internet_facing_alb(load_balancer: dict[str, Any]) -> bool:
+    """An application load balancer reachable from the internet: what AWS WAF sits in front of."""
+    return (load_balancer.get("Type", "application") == "application"
+            and load_balancer.get("Scheme") == "internet-facing" and bool(load_balancer.get("LoadBalancerArn")))
+
+
 # Reads made once per resource, because the API has no batch form.
 ECS_DESCRIBE_TASK_DEFINITION = ApiRead("ecs", "describe_task_definition", "describe-task-definition", "taskDefinition",
                                        paginated=False)
 EC2_USER_DATA = ApiRead("ec2", "describe_instance_attribute", "describe-instance-attribute", "UserData",
                         paginated=False)
 MQ_DESCRIBE_BROKER = ApiRead("mq", "describe_broker", "describe-broker", "BrokerId", paginated=False)
+# Layer 12: the AWS WAF web ACL of each internet-facing application load balancer ({} when none).
+WAF_WEB_ACL_FOR_RESOURCE = ApiRead("wafv2", "get_web_acl_for_resource", "get-web-acl-for-resource", "WebACL",
+                                   paginated=False, empty_ok=True)
 S3_BUCKET_POLICY = ApiRead("s3", "get_bucket_policy", "get-bucket-policy", "Policy", paginated=False)
 S3_PUBLIC_ACCESS_BLOCK = ApiRead("s3", "get_public_access_block", "get-public-access-block",
                                  "PublicAccessBlockConfiguration", paginated=False)
@@ -101,7 +111,7 @@ KMS_DESCRIBE_KEY = ApiRead("kms", "describe_key", "describe-key", "KeyMetadata",
 BACKUP_BUCKET_READS = (S3_BUCKET_ENCRYPTION, S3_BUCKET_VERSIONING, S3_OBJECT_LOCK, S3_BUCKET_LIFECYCLE,
                        S3_BUCKET_LOGGING, S3_LIST_OBJECTS)
 BACKUP_BUCKETS = "outsidein.backup_buckets"  # pseudo-call: {"buckets": {name: why it is a backup bucket}}
-PER_RESOURCE_READS = (MQ_DESCRIBE_BROKER, *PER_BUCKET_READS)
+PER_RESOURCE_READS = (MQ_DESCRIBE_BROKER, WAF_WEB_ACL_FOR_RESOURCE, *PER_BUCKET_READS)
 SINGLE_GLOBAL_READS = (S3CONTROL_PUBLIC_ACCESS_BLOCK, CREDENTIAL_REPORT, CALLER_IDENTITY)
 ALL_READS = REGIONAL_READS + GLOBAL_READS + PER_RESOURCE_READS + SINGLE_GLOBAL_READS
 

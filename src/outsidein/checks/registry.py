@@ -173,7 +173,7 @@ def review_items(inv: AwsInventory) -> list[ReviewItem]:
 
 # Check modules, one per layer or topic; importing one registers its checks.
 LAYER_MODULES = ("security_groups", "host_firewall", "vpc", "iam", "nginx", "tls", "transit", "secrets", "simulation",
-                 "pipelines", "components", "backups")
+                 "waf", "pipelines", "components", "backups")
 
 
 def all_checks() -> list[Check]:

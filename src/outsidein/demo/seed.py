@@ -469,6 +469,7 @@ class _Seeder:
         self.harden("sg-open-ingress", app, "prod-app-sg: 8080 from the ALB SG, 22 from the bastion SG")
         self.harden("sg-cidr-intra-vpc", redis, "prod-redis-sg: 6379 from prod-app-sg (SG reference)")
         self.harden("sg-shared-across-envs", app, "prod-app-sg is used by prod instances only")
+        self.load_balancers(env, [pub_a, pub_b], alb)
         for sg_id, name in (
             (alb, "prod-alb-sg"),
             (bastion, "prod-bastion-sg"),
@@ -478,6 +479,43 @@ class _Seeder:
             (monitoring, "prod-monitoring-sg"),
         ):
             self.harden("sg-open-egress", sg_id, f"{name}: default allow-all egress revoked")
+
+    def load_balancers(self, env: str, subnets: list[str], sg: str) -> None:
+        """Three public ALBs: one without WAF, one whose web ACL rate-limits, one whose ACL does not."""
+        elbv2, waf = self.client("elbv2"), self.client("wafv2")
+
+        def alb(name: str) -> str:
+            created = elbv2.create_load_balancer(Name=name, Subnets=subnets, SecurityGroups=[sg],
+                                                 Scheme="internet-facing", Type="application",
+                                                 Tags=_tags(name, env))
+            return str(created["LoadBalancers"][0]["LoadBalancerArn"])
+
+        def visibility(name: str) -> dict[str, Any]:
+            return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": name}
+
+        common = {"Name": "aws-common", "Priority": 10, "OverrideAction": {"None": {}},
+                  "VisibilityConfig": visibility("aws-common"),
+                  "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS",
+                                                              "Name": "AWSManagedRulesCommonRuleSet"}}}
+        rate = {"Name": "per-ip-flood", "Priority": 1, "Action": {"Block": {}}, "VisibilityConfig": visibility("flood"),
+                "Statement": {"RateBasedStatement": {"Limit": 2000, "AggregateKeyType": "IP"}}}
+
+        def web_acl(name: str, *rules: dict[str, Any]) -> str:
+            created = waf.create_web_acl(Name=name, Scope="REGIONAL", DefaultAction={"Allow": {}},
+                                         VisibilityConfig=visibility(name), Rules=list(rules),
+                                         Tags=_tags(name, env))
+            return str(created["Summary"]["ARN"])
+
+        web = alb("prod-web")
+        self.plant("waf-alb-unprotected", web, "prod-web: internet-facing ALB with no web ACL")
+        api, api_acl = alb("prod-api"), web_acl("prod-api-edge", rate, common)
+        waf.associate_web_acl(WebACLArn=api_acl, ResourceArn=api)
+        self.harden("waf-alb-unprotected", api, "prod-api: web ACL prod-api-edge")
+        self.harden("waf-no-rate-based-rule", api_acl, "prod-api-edge: rate-based rule per-ip-flood (2,000/5 min)")
+        admin, admin_acl = alb("prod-admin"), web_acl("prod-admin-edge", common)
+        waf.associate_web_acl(WebACLArn=admin_acl, ResourceArn=admin)
+        self.harden("waf-alb-unprotected", admin, "prod-admin: web ACL prod-admin-edge")
+        self.plant("waf-no-rate-based-rule", admin_acl, "prod-admin-edge: managed common rules only, no rate limit")
 
     def nonprod_network(self) -> None:
         ec2 = self.ec2
