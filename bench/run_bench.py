@@ -256,12 +256,7 @@ def outsidein_child(endpoint: str, out_path: str, read_timeout: int | None = Non
     not_assessed = [{"check_id": c.meta.id, "resource": r.resource, "reason": r.reason}
                     for c, r in report.not_assessed]
     results_total = len(report.results)
-    del report  # one report alive at a time, as in `outsidein audit`
-    repeats = []
-    for _ in range(2):  # warm re-evaluations of the same evidence, for the spread
-        t = time.perf_counter()
-        evaluate(evidence)
-        repeats.append(round(time.perf_counter() - t, 3))
+    del report
 
     # What the same reads would cost on AWS, which honours every PageSize (moto ignores some).
     pages = []
@@ -285,7 +280,6 @@ def outsidein_child(endpoint: str, out_path: str, read_timeout: int | None = Non
         "import_s": round(imported - started, 2),
         "collect_s": round(collect_s, 2),
         "evaluate_s": round(eval_s, 3),
-        "evaluate_repeats_s": repeats,
         "rss_mib": {"after_imports": mib(rss_imports), "after_collect": mib(rss_collect),
                     "after_evaluate": mib(rss_eval)},
         "api_calls": dict(sorted(evidence.api_calls.items())),
@@ -546,7 +540,7 @@ def print_report(result: dict[str, Any]) -> None:
         log(f"  {len(run['pages'])} paginated reads = {aws_pages} pages on AWS (PageSize honoured; moto ignores it "
             f"for some), plus {run['per_resource_calls']} per-resource reads (per-bucket S3 reads: S3 has no batch "
             "read of bucket policies, ACLs or public access blocks)")
-        log(f"  evaluation re-runs (warm): {run['evaluate_repeats_s']} s; inventory seen: {run['inventory']}")
+        log(f"  inventory seen: {run['inventory']}")
         if run["read_errors"]:
             log(f"  reads that failed: {run['read_errors']}")
     log()

@@ -205,3 +205,24 @@ def test_lean_session_uses_the_source_credentials_and_leaves_it_whole() -> None:
 
 def test_malloc_arenas_are_limited_where_glibc_runs() -> None:
     assert limit_malloc_arenas() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+def test_cyclic_gc_pauses_nest_and_restore_the_previous_state() -> None:
+    import gc
+
+    from outsidein.allocator import cyclic_gc_paused
+
+    assert gc.isenabled()
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()  # a collector someone else turned off stays off
+    finally:
+        gc.enable()

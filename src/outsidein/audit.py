@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from outsidein.allocator import cyclic_gc_paused
 from outsidein.baseline import BaselineEntry, Suppressed, split_findings
 from outsidein.checks.registry import (
     AWS,
@@ -163,6 +164,12 @@ def evaluate(evidence: Snapshot | AwsEvidence | None, source: str = "api",
              baseline: dict[str, BaselineEntry] | None = None) -> AuditReport:
     """Run every registered check over every target in the evidence (None: nothing in scope); findings in the
     reviewed ``baseline`` are set aside as suppressed."""
+    with cyclic_gc_paused():  # typed inventories and results of a large account: all long-lived
+        return _evaluate(evidence, source, baseline)
+
+
+def _evaluate(evidence: Snapshot | AwsEvidence | None, source: str,
+              baseline: dict[str, BaselineEntry] | None) -> AuditReport:
     if isinstance(evidence, AwsEvidence):
         snapshot: Snapshot | None = Snapshot(collected_at=evidence.collected_at, aws=evidence)
     else:

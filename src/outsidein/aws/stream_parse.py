@@ -23,6 +23,8 @@ from xml.etree import ElementTree
 
 from botocore.parsers import EC2QueryParser, QueryParser, ResponseParserError, ResponseParserFactory
 
+from outsidein.allocator import cyclic_gc_paused
+
 STREAM_THRESHOLD = 256 * 1024  # bytes of body from which the lists are streamed
 _CHUNK = 1 << 20
 
@@ -61,7 +63,8 @@ class _StreamingLists:
         body = response.get("body") or b""
         if shape is None or len(body) < self.stream_threshold:
             return super()._do_parse(response, shape)  # type: ignore[misc, no-any-return]
-        return self._parse_streaming(body, shape)
+        with cyclic_gc_paused():
+            return self._parse_streaming(body, shape)
 
     def _parse_streaming(self, body: bytes, shape: Any) -> dict[str, Any]:
         parser: Any = self
