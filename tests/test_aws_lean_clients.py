@@ -226,3 +226,15 @@ def test_cyclic_gc_pauses_nest_and_restore_the_previous_state() -> None:
         assert not gc.isenabled()  # a collector someone else turned off stays off
     finally:
         gc.enable()
+
+
+def test_changed_botocore_internals_fall_back_to_botocores_own_parse(aws: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed(aws)
+    plain = aws.client("ec2").describe_security_groups()["SecurityGroups"]
+    def renamed(*_: Any, **__: Any) -> None:
+        raise AttributeError("'StreamingEC2QueryParser' object has no attribute '_member_key_name'")
+
+    monkeypatch.setattr(StreamingEC2QueryParser, "_drain", renamed)  # as if a botocore internal were gone
+    streamed = _streaming_session(aws).client("ec2", endpoint_url=aws.endpoint_url).describe_security_groups()
+    assert streamed["SecurityGroups"] == plain  # botocore's whole-tree parse: empty lists included

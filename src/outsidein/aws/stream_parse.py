@@ -63,8 +63,13 @@ class _StreamingLists:
         body = response.get("body") or b""
         if shape is None or len(body) < self.stream_threshold:
             return super()._do_parse(response, shape)  # type: ignore[misc, no-any-return]
-        with cyclic_gc_paused():
-            return self._parse_streaming(body, shape)
+        try:
+            with cyclic_gc_paused():
+                return self._parse_streaming(body, shape)
+        except (AttributeError, TypeError):
+            # The streamed path uses botocore parser internals (_parse_shape, _member_key_name …); if a
+            # botocore release changes them, take botocore's own whole-tree path: more memory, same answer.
+            return super()._do_parse(response, shape)  # type: ignore[misc, no-any-return]
 
     def _parse_streaming(self, body: bytes, shape: Any) -> dict[str, Any]:
         parser: Any = self
