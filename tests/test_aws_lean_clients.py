@@ -66,6 +66,13 @@ def _seed(aws: Any) -> None:
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
         groups.append(group)
     ec2.create_network_interface(SubnetId=subnet, Groups=groups[:3], Description="app eni")
+    image = ec2.register_image(Name="lean-test", Architecture="x86_64", RootDeviceName="/dev/xvda",
+                               VirtualizationType="hvm",
+                               BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+    for count in (1, 3):  # two reservations: lists of instances inside a list of reservations
+        ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=count, MaxCount=count, SubnetId=subnet,
+                          SecurityGroupIds=groups[:2], TagSpecifications=[
+                              {"ResourceType": "instance", "Tags": [{"Key": "Environment", "Value": "prod"}]}])
     table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
     ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
     iam = aws.client("iam")
@@ -86,6 +93,7 @@ CALLS = [
     ("ec2", "describe_network_interfaces", {}, "NetworkInterfaces"),
     ("ec2", "describe_route_tables", {}, "RouteTables"),
     ("ec2", "describe_vpcs", {}, "Vpcs"),
+    ("ec2", "describe_instances", {}, "Reservations"),
     ("iam", "get_account_authorization_details", {}, "RoleDetailList"),
     ("iam", "list_roles", {"MaxItems": 3}, "Roles"),  # a truncated page: IsTruncated and Marker survive
 ]
