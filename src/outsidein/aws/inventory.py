@@ -281,6 +281,10 @@ class RegionInventory:
     web_acls: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # call -> reason
 
+    def unread(self, call: str, param: str) -> str:
+        """Why a per-resource read (kept by ``_Reader.resource``) has no data."""
+        return self.missing.get(f"{call}#{param}", f"{call} for {param} was not collected")
+
     @functools.cached_property
     def _route_index(self) -> tuple[dict[str, RouteTable], dict[str, RouteTable]]:
         explicit = {sid: t for t in self.route_tables for sid in t.subnet_ids}
@@ -404,6 +408,14 @@ class _Reader:
         value = data.get(key, []) if isinstance(data, dict) else []
         return list(value) if isinstance(value, list) else []
 
+    def resource(self, call: str, param: str) -> dict[str, Any] | None:
+        """One per-resource read's data ({} when empty), or None with the reason kept under ``call#param``."""
+        record = self.evidence.get(self.region, call, param)
+        if record.ok:
+            return record.data or {}
+        self.missing[f"{call}#{param}"] = record.error or "not collected"
+        return None
+
     def data(self, call: str) -> Any:
         record = self.evidence.get(self.region, call)
         if not record.ok:
@@ -483,12 +495,8 @@ def parse_region(evidence: AwsEvidence, region: str) -> RegionInventory:
             tuple(z["SubnetId"] for z in raw.get("AvailabilityZones", []) if z.get("SubnetId")), raw.get("VpcId"),
             str(raw.get("LoadBalancerArn", "")), str(raw.get("Type", "application"))))
         if internet_facing_alb(raw):
-            record = evidence.get(region, "wafv2.get_web_acl_for_resource", raw["LoadBalancerArn"])
-            if record.ok:
-                inv.web_acls[raw["LoadBalancerArn"]] = (record.data or {}).get("WebACL") or {}
-            else:
-                inv.web_acls[raw["LoadBalancerArn"]] = None
-                inv.missing[f"wafv2.get_web_acl_for_resource#{raw['LoadBalancerArn']}"] = record.error or "not read"
+            found = read.resource("wafv2.get_web_acl_for_resource", raw["LoadBalancerArn"])
+            inv.web_acls[raw["LoadBalancerArn"]] = None if found is None else found.get("WebACL") or {}
     inv.analyzers = read.items("accessanalyzer.list_analyzers", "analyzers")
     _parse_secrets(read, inv)
     return inv
@@ -499,23 +507,15 @@ def _parse_secrets(read: _Reader, inv: RegionInventory) -> None:
     inv.secrets_manager = read.items("secretsmanager.list_secrets", "SecretList")
     inv.lambda_functions = read.items("lambda.list_functions", "Functions")
     for arn in read.items("ecs.list_task_definitions", "taskDefinitionArns"):
-        record = read.evidence.get(read.region, "ecs.describe_task_definition", str(arn))
-        if record.ok:
-            inv.task_definitions[str(arn)] = (record.data or {}).get("taskDefinition") or {}
-        else:
-            inv.task_definitions[str(arn)] = None
-            inv.missing[f"ecs.describe_task_definition#{arn}"] = record.error or "not collected"
+        found = read.resource("ecs.describe_task_definition", str(arn))
+        inv.task_definitions[str(arn)] = None if found is None else found.get("taskDefinition") or {}
     if "ec2.describe_instances" in inv.missing:
         return
     for instance_id, instance in inv.instances.items():
         if instance.state == "terminated":
             continue
-        record = read.evidence.get(read.region, "ec2.describe_instance_attribute", instance_id)
-        if record.ok:
-            inv.user_data[instance_id] = (record.data or {}).get("OutsideinSecrets") or []
-        else:
-            inv.user_data[instance_id] = None
-            inv.missing[f"ec2.describe_instance_attribute#{instance_id}"] = record.error or "not collected"
+        found = read.resource("ec2.describe_instance_attribute", instance_id)
+        inv.user_data[instance_id] = None if found is None else found.get("OutsideinSecrets") or []
 
 
 def _parse_data_stores(read: _Reader, inv: RegionInventory) -> None:
@@ -537,16 +537,14 @@ def _parse_data_stores(read: _Reader, inv: RegionInventory) -> None:
             group.get("VpcId"), {}))
     for summary in read.items("mq.list_brokers", "BrokerSummaries"):
         broker_id = summary["BrokerId"]
-        record = read.evidence.get(read.region, "mq.describe_broker", broker_id)
-        if not record.ok:
-            inv.missing[f"mq.describe_broker#{broker_id}"] = record.error or "not collected"
+        broker = read.resource("mq.describe_broker", broker_id)
+        if broker is None:
             continue
-        raw = record.data or {}
-        subnet_ids = tuple(raw.get("SubnetIds", []))
+        subnet_ids = tuple(broker.get("SubnetIds", []))
         vpc = next((inv.subnets[s].vpc_id for s in subnet_ids if s in inv.subnets), None)
         inv.data_stores.append(DataStore(
-            "MQ", broker_id, str(raw.get("EngineType", "")), bool(raw.get("PubliclyAccessible")),
-            subnet_ids, vpc, tags_of(raw)))
+            "MQ", broker_id, str(broker.get("EngineType", "")), bool(broker.get("PubliclyAccessible")),
+            subnet_ids, vpc, tags_of(broker)))
 
 
 def _parse_time(text: str | None) -> datetime | None:

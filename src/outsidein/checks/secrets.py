@@ -288,7 +288,7 @@ def secrets_ec2_user_data(region: RegionInventory, inv: AwsInventory) -> Iterato
         undecoded = [str(h["error"]) for h in hits or [] if h.get("error")]
         hits = [h for h in hits if not h.get("error")] if hits is not None else None
         if hits is None:
-            reason = region.missing.get(f"ec2.describe_instance_attribute#{instance_id}", "user data not read")
+            reason = region.unread("ec2.describe_instance_attribute", instance_id)
             yield not_assessed("secrets-ec2-user-data", instance_id, reason, region=region.region)
         elif undecoded and not hits:
             yield not_assessed("secrets-ec2-user-data", instance_id, "; ".join(undecoded), region=region.region)
@@ -329,7 +329,7 @@ def secrets_lambda_environment(region: RegionInventory, inv: AwsInventory) -> It
 def secrets_ecs_task_environment(region: RegionInventory, inv: AwsInventory) -> Iterator[Result]:
     for arn, task in sorted(region.task_definitions.items()):
         if task is None:
-            reason = region.missing.get(f"ecs.describe_task_definition#{arn}", "task definition not read")
+            reason = region.unread("ecs.describe_task_definition", arn)
             yield not_assessed("secrets-ecs-task-environment", arn, reason, region=region.region)
             continue
         hits = task.get("OutsideinSecrets") or []

@@ -19,10 +19,6 @@ LOAD_BALANCERS = "elbv2.describe_load_balancers"
 FLOOD_MANAGED_GROUPS = frozenset({"AWSManagedRulesAntiDDoSRuleSet"})
 
 
-def _unread_reason(region: RegionInventory, arn: str) -> str:
-    return region.missing.get(f"wafv2.get_web_acl_for_resource#{arn}", "web ACL not read")
-
-
 @region_check(
     id="waf-alb-unprotected", layer=12, severity=Severity.HIGH,
     title="Internet-facing load balancer without an AWS WAF web ACL",
@@ -41,7 +37,8 @@ def alb_unprotected(region: RegionInventory, inv: AwsInventory) -> Iterator[Resu
         acl = region.web_acls[lb.arn]
         env = vpc_environment(region, inv, lb.vpc_id)
         if acl is None:
-            yield not_assessed("waf-alb-unprotected", lb.arn, _unread_reason(region, lb.arn), region=region.region)
+            reason = region.unread("wafv2.get_web_acl_for_resource", lb.arn)
+            yield not_assessed("waf-alb-unprotected", lb.arn, reason, region=region.region)
         elif not acl:
             yield fail("waf-alb-unprotected", lb.arn,
                        f"internet-facing load balancer {lb.name} has no web ACL: nothing rate-limits or filters "
