@@ -19,7 +19,7 @@ import pytest
 from botocore.parsers import ResponseParserError
 
 from outsidein.allocator import limit_malloc_arenas
-from outsidein.aws.reads import keep_listed_item
+from outsidein.aws.reads import reduce_listed_item
 from outsidein.aws.session import collector_operations, lean_session
 from outsidein.aws.slim_models import CREDENTIAL_SERVICES
 from outsidein.aws.stream_parse import StreamingEC2QueryParser, StreamingParserFactory
@@ -149,16 +149,19 @@ def test_the_collected_policies_are_those_that_grant_something(aws: Any) -> None
                for f in report.findings)
 
 
-def test_keep_listed_item_rules() -> None:
+def test_reduce_listed_item_rules() -> None:
     gaad = "GetAccountAuthorizationDetailsResponse"
     versions = [{"VersionId": "v1", "IsDefaultVersion": False}, {"VersionId": "v2", "IsDefaultVersion": True}]
     boundary = {"Arn": "arn:aws-us-gov:iam::aws:policy/PowerUserAccess", "AttachmentCount": 0,
                 "PermissionsBoundaryUsageCount": 2, "PolicyVersionList": list(versions)}
-    assert keep_listed_item(gaad, "Policies", boundary)
-    assert [v["VersionId"] for v in boundary["PolicyVersionList"]] == ["v2"]
-    assert not keep_listed_item(gaad, "Policies", {"Arn": UNATTACHED_AWS_POLICY, "AttachmentCount": 0})
-    assert keep_listed_item(gaad, "Policies", {"Arn": "arn:aws:iam::123456789012:policy/x", "AttachmentCount": 0})
-    assert keep_listed_item("DescribeSecurityGroupsResult", "SecurityGroups", {"GroupId": "sg-1"})
+    kept = reduce_listed_item(gaad, "Policies", boundary)
+    assert kept is not None
+    assert [v["VersionId"] for v in kept["PolicyVersionList"]] == ["v2"]
+    assert reduce_listed_item(gaad, "Policies", {"Arn": UNATTACHED_AWS_POLICY, "AttachmentCount": 0}) is None
+    customer = {"Arn": "arn:aws:iam::123456789012:policy/x", "AttachmentCount": 0}
+    assert reduce_listed_item(gaad, "Policies", customer) == customer
+    group = {"GroupId": "sg-1"}
+    assert reduce_listed_item("DescribeSecurityGroupsResult", "SecurityGroups", group) == group
 
 
 def _called_operations() -> dict[str, set[str]]:
@@ -238,6 +241,9 @@ def test_cyclic_gc_pauses_nest_and_restore_the_previous_state() -> None:
 
 def test_changed_botocore_internals_fall_back_to_botocores_own_parse(aws: Any,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The only patch in this file: a botocore release without the parser internals the streamed path uses
+    cannot be installed here, so its symptom (an AttributeError inside the streamed parse) is injected.
+    Server, responses and both parses are real."""
     _seed(aws)
     plain = aws.client("ec2").describe_security_groups()["SecurityGroups"]
     def renamed(*_: Any, **__: Any) -> None:

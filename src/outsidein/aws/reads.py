@@ -127,8 +127,8 @@ ABSENT_CODES = {
 }
 
 
-def keep_listed_item(response: str, member: str, item: dict[str, Any]) -> bool:
-    """Which items of a large list response the evidence keeps (see ``stream_parse``).
+def reduce_listed_item(response: str, member: str, item: dict[str, Any]) -> dict[str, Any] | None:
+    """What the evidence keeps of one item of a large list response (None: nothing; see ``stream_parse``).
 
     ``GetAccountAuthorizationDetails`` lists every AWS-managed policy (1,300 and more, each with its
     document), attached or not. A policy attached to nothing grants nothing, so an AWS-managed one
@@ -136,11 +136,11 @@ def keep_listed_item(response: str, member: str, item: dict[str, Any]) -> bool:
     policy keeps only its default version. Customer-managed policies are all kept.
     """
     if response != "GetAccountAuthorizationDetailsResponse" or member != "Policies":
-        return True
+        return item
     aws_managed = ":iam::aws:policy/" in str(item.get("Arn", ""))
     if aws_managed and not item.get("AttachmentCount") and not item.get("PermissionsBoundaryUsageCount"):
-        return False
+        return None
     versions = item.get("PolicyVersionList")
     if isinstance(versions, list) and len(versions) > 1:
-        item["PolicyVersionList"] = [v for v in versions if v.get("IsDefaultVersion")] or versions
-    return True
+        return {**item, "PolicyVersionList": [v for v in versions if v.get("IsDefaultVersion")] or versions}
+    return item

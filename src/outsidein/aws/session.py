@@ -2,7 +2,7 @@
 
 Its clients load service models cut to the operations outsidein calls (``slim_models``) and read
 large query/EC2 responses item by item (``stream_parse``), keeping only the items the evidence
-needs (``reads.keep_listed_item``). The session it is made from is left untouched, so a caller can
+needs (``reads.reduce_listed_item``). The session it is made from is left untouched, so a caller can
 go on using it for anything else.
 """
 
@@ -61,5 +61,5 @@ def lean_session(source: boto3.Session) -> boto3.Session:
     core.register_component("credential_provider", CredentialResolver([_SameCredentials(source.get_credentials())]))
     loader: Any = core.get_component("data_loader")
     core.register_component("data_loader", SlimModelLoader(collector_operations(), loader.search_paths))
-    core.register_component("response_parser_factory", StreamingParserFactory(item_filter=reads.keep_listed_item))
+    core.register_component("response_parser_factory", StreamingParserFactory(item_reducer=reads.reduce_listed_item))
     return boto3.Session(botocore_session=core, region_name=source.region_name)

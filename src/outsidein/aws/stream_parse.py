@@ -28,7 +28,8 @@ from outsidein.allocator import cyclic_gc_paused
 STREAM_THRESHOLD = 256 * 1024  # bytes of body from which the lists are streamed
 _CHUNK = 1 << 20
 
-ItemFilter = Callable[[str, str, dict[str, Any]], bool]  # (operation, list member, item) -> keep?
+# (output shape, list member, item) -> what to keep of the item, or None to drop it
+ItemReducer = Callable[[str, str, Any], Any]
 
 
 def _without_empty_lists(node: Any) -> Any:
@@ -46,7 +47,7 @@ class _StreamingLists:
     """Mixin for botocore's QueryParser/EC2QueryParser (see the module docstring)."""
 
     stream_threshold = STREAM_THRESHOLD
-    item_filter: ItemFilter | None = None
+    item_reducer: ItemReducer | None = None
     _shared: dict[Any, Any]  # equal strings and integers parsed by this parser, shared (setdefault is atomic)
 
     def _handle_string(self, shape: Any, node: Any) -> Any:
@@ -125,10 +126,12 @@ class _StreamingLists:
             if not final and position == len(children) - 1:
                 items = items[:-1]  # this list may still be open: its last item may be incomplete
             name, member = found
-            keep = self.item_filter
+            reduce = self.item_reducer
             for node in items:
                 item = _without_empty_lists(parser._parse_shape(member.member, node))
-                if keep is None or keep(operation, name, item):
+                if reduce is not None:
+                    item = reduce(operation, name, item)
+                if item is not None:
                     streamed.setdefault(name, []).append(item)
             del holder[:len(items)]
 
@@ -144,9 +147,9 @@ class StreamingEC2QueryParser(_StreamingLists, EC2QueryParser):  # type: ignore[
 class StreamingParserFactory(ResponseParserFactory):  # type: ignore[misc]
     """Hands out the streaming parsers for the query and EC2 protocols, botocore's for the rest."""
 
-    def __init__(self, item_filter: ItemFilter | None = None, stream_threshold: int = STREAM_THRESHOLD) -> None:
+    def __init__(self, item_reducer: ItemReducer | None = None, stream_threshold: int = STREAM_THRESHOLD) -> None:
         super().__init__()
-        self.item_filter = item_filter
+        self.item_reducer = item_reducer
         self.stream_threshold = stream_threshold
 
     def create_parser(self, protocol_name: str) -> Any:
@@ -155,6 +158,6 @@ class StreamingParserFactory(ResponseParserFactory):  # type: ignore[misc]
             return super().create_parser(protocol_name)
         parser = classes[protocol_name](**self._defaults)
         parser._shared = {}
-        parser.item_filter = self.item_filter
+        parser.item_reducer = self.item_reducer
         parser.stream_threshold = self.stream_threshold
         return parser
