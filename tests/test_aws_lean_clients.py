@@ -19,10 +19,12 @@ import pytest
 from botocore.parsers import ResponseParserError
 
 from outsidein.allocator import limit_malloc_arenas
+from outsidein.audit import evaluate
 from outsidein.aws.reads import reduce_listed_item
 from outsidein.aws.session import collector_operations, lean_session
 from outsidein.aws.slim_models import CREDENTIAL_SERVICES
 from outsidein.aws.stream_parse import StreamingEC2QueryParser, StreamingParserFactory
+from outsidein.models import Status
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "outsidein"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -149,6 +151,16 @@ def test_the_collected_policies_are_those_that_grant_something(aws: Any) -> None
                for f in report.findings)
 
 
+def test_an_attached_policy_missing_from_the_evidence_is_not_assessed(aws: Any) -> None:
+    _seed(aws)
+    evidence = aws.collect()
+    details = evidence.get("global", "iam.get_account_authorization_details").data
+    details["Policies"] = [p for p in details["Policies"] if p["Arn"] != ADMIN]
+    results = [r for r in evaluate(evidence).results if r.check_id == "iam-wildcard-admin" and r.resource == ADMIN]
+    assert [r.status for r in results] == [Status.NOT_ASSESSED]
+    assert "role/role-0" in results[0].reason and "not in the evidence" in results[0].reason
+
+
 def test_reduce_listed_item_rules() -> None:
     gaad = "GetAccountAuthorizationDetailsResponse"
     versions = [{"VersionId": "v1", "IsDefaultVersion": False}, {"VersionId": "v2", "IsDefaultVersion": True}]
@@ -158,6 +170,8 @@ def test_reduce_listed_item_rules() -> None:
     assert kept is not None
     assert [v["VersionId"] for v in kept["PolicyVersionList"]] == ["v2"]
     assert reduce_listed_item(gaad, "Policies", {"Arn": UNATTACHED_AWS_POLICY, "AttachmentCount": 0}) is None
+    unknown = {"Arn": UNATTACHED_AWS_POLICY}  # no AttachmentCount: kept, never guessed unattached
+    assert reduce_listed_item(gaad, "Policies", unknown) == unknown
     customer = {"Arn": "arn:aws:iam::123456789012:policy/x", "AttachmentCount": 0}
     assert reduce_listed_item(gaad, "Policies", customer) == customer
     group = {"GroupId": "sg-1"}

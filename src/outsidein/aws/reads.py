@@ -138,7 +138,7 @@ def reduce_listed_item(response: str, member: str, item: dict[str, Any]) -> dict
     if response != "GetAccountAuthorizationDetailsResponse" or member != "Policies":
         return item
     aws_managed = ":iam::aws:policy/" in str(item.get("Arn", ""))
-    if aws_managed and not item.get("AttachmentCount") and not item.get("PermissionsBoundaryUsageCount"):
+    if aws_managed and item.get("AttachmentCount") == 0 and not item.get("PermissionsBoundaryUsageCount"):
         return None
     versions = item.get("PolicyVersionList")
     if isinstance(versions, list) and len(versions) > 1:
