@@ -16,17 +16,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 _subnets = itertools.count(1)
 
 
-def have_netns() -> str | None:
-    """None if namespaces, iptables and nft can be used here; else why not (for a skip message)."""
-    if os.geteuid() != 0:
-        return "network namespaces need root"
-    for program in ("ip", "iptables", "nft"):
-        if shutil.which(program) is None:
-            return f"{program} is not installed (scripts/system-deps installs it)"
-    return None
+# Namespaces need root, which a user may not run the suite as (CI and ./scripts/test do): a skip.
+# A missing program is a broken set-up (scripts/system-deps installs every one): a failure.
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI and ./scripts/test run "
+                                                          "as root)")
+
+
+def require_programs(*programs: str) -> None:
+    """Fail the test, naming what to run, when a program the test drives is not installed."""
+    missing = [p for p in programs if shutil.which(p) is None and not Path("/usr/sbin", p).exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: run scripts/system-deps", pytrace=False)
 
 
 def run(argv: Sequence[str], check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -44,6 +49,7 @@ class Namespace:
 
     @classmethod
     def create(cls) -> Namespace:
+        require_programs("ip", "iptables", "nft")
         index = next(_subnets) + (os.getpid() % 50) * 4
         base = f"10.{200 + index // 250}.{index % 250}"
         name = f"oi-host-{uuid.uuid4().hex[:8]}"

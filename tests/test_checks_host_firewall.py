@@ -29,15 +29,10 @@ from outsidein.host.commands import COMMANDS, HOST_PROVISIONING_FILES, PERSISTEN
 from outsidein.host.facts import HostFacts, parse_host, scan_provisioning
 from outsidein.models import Result, Severity, Status
 from outsidein.scope import HostScope
+from tests.netns import needs_root, require_programs
 
 FIXTURES = Path(__file__).parent / "host"
-NOT_ROOT = os.geteuid() != 0
-MISSING_TOOLS = [t for t in ("ip", "iptables-restore", "ip6tables-restore", "nft", "ss") if shutil.which(t) is None]
-needs_netns = pytest.mark.skipif(NOT_ROOT or bool(MISSING_TOOLS),
-                                 reason="needs root and iproute2, iptables, nftables (apt-get install -y iptables "
-                                        "nftables ufw)")
-needs_ufw = pytest.mark.skipif(shutil.which("ufw") is None, reason="ufw is not installed")
-needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="openssh-server is not installed")
+
 
 HOST_CHECKS = sorted(c.meta.id for c in all_checks() if c.source == HOST and c.meta.layer == 2)
 PROBE_PORTS = [22, 443, 2222, 5432, 6379]
@@ -141,6 +136,7 @@ class FwHost:
 
     @classmethod
     def create(cls, veth: bool = False) -> FwHost:
+        require_programs("ip", "iptables-restore", "ip6tables-restore", "nft", "ss")
         host = cls(f"oi-fw-{uuid.uuid4().hex[:8]}")
         run(["ip", "netns", "add", host.name])
         try:
@@ -182,6 +178,7 @@ class FwHost:
         self.wait_port(port)
 
     def sshd(self, ports: Sequence[int] = (22, 2222)) -> None:
+        require_programs("sshd", "ssh-keygen")
         key = self.tmp / "hostkey"
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
         Path("/run/sshd").mkdir(exist_ok=True)
@@ -306,8 +303,7 @@ def reach(ev: HostEvidence, port: int, family: str = fw.IPV4) -> str:
 # ----------------------------------------------------------------------------------- whole-host verdicts
 
 
-@needs_netns
-@needs_sshd
+@needs_root
 def test_hardened_host_gives_no_findings(reachable_host: FwHost) -> None:
     ns = reachable_host
     ns.iptables(HARDENED_V4)
@@ -333,7 +329,7 @@ def test_hardened_host_gives_no_findings(reachable_host: FwHost) -> None:
     assert next(layer for layer in report.layers if layer.layer.number == 2).status == "PASS"
 
 
-@needs_netns
+@needs_root
 def test_open_host_fails_every_baseline_check(reachable_host: FwHost) -> None:
     ns = reachable_host
     ns.iptables(OPEN_V4)
@@ -389,7 +385,7 @@ def test_open_host_fails_every_baseline_check(reachable_host: FwHost) -> None:
 # ------------------------------------------------------------------------------------------- semantics
 
 
-@needs_netns
+@needs_root
 @pytest.mark.parametrize(("allowed", "verdict"), [
     (["10.8.0.0/24"], Status.PASS),
     ([], Status.PASS),  # no declared range: a specific CIDR is not "anywhere"
@@ -408,7 +404,7 @@ def test_ssh_accepted_from_the_vpn_only(host: FwHost, allowed: list[str], verdic
     assert_pass(results, "host-fw-default-policy")
 
 
-@needs_netns
+@needs_root
 def test_accept_behind_a_jump_to_a_user_chain_counts(host: FwHost) -> None:
     host.iptables("""*filter
 :INPUT DROP [0:0]
@@ -445,7 +441,7 @@ COMMIT
     assert "rules (not probed)" in exposed["web-1:5432"]
 
 
-@needs_netns
+@needs_root
 def test_established_only_accept_does_not_open_ssh(host: FwHost) -> None:
     host.iptables(_drop_policy(
         "-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
@@ -459,7 +455,7 @@ def test_established_only_accept_does_not_open_ssh(host: FwHost) -> None:
     assert_pass(check_results(ev), "host-fw-ssh-restricted")
 
 
-@needs_netns
+@needs_root
 def test_loopback_accept_opens_nothing_outside(host: FwHost) -> None:
     host.iptables(_drop_policy("-A INPUT -i lo -j ACCEPT", "-A INPUT -i lo -p tcp -m tcp --dport 5432 -j ACCEPT"))
     host.iptables(_drop_policy("-A INPUT -i lo -j ACCEPT"), ipv6=True)
@@ -471,7 +467,7 @@ def test_loopback_accept_opens_nothing_outside(host: FwHost) -> None:
         assert_pass(results, check_id)
 
 
-@needs_netns
+@needs_root
 def test_negated_sources(host: FwHost) -> None:
     host.iptables(_drop_policy(
         "-A INPUT ! -s 10.8.0.0/24 -p tcp -m tcp --dport 22 -j DROP",
@@ -487,7 +483,7 @@ def test_negated_sources(host: FwHost) -> None:
     assert "from any address except 10.0.0.0/8 over IPv4" in fails(results, "host-fw-exposed-service")["web-1:5432"]
 
 
-@needs_netns
+@needs_root
 def test_multiport_lists_and_ranges(host: FwHost) -> None:
     host.iptables(_drop_policy("-A INPUT -p tcp -m multiport --dports 5000:5500,6379 -j ACCEPT",
                                "-A INPUT -p tcp -m tcp --dport 9000:9100 -s 192.168.0.0/16 -j ACCEPT"))
@@ -524,7 +520,7 @@ table inet fw {
 """
 
 
-@needs_netns
+@needs_root
 def test_nft_sets_ranges_vmaps_and_user_chains(host: FwHost) -> None:
     host.nft(NFT_NATIVE)
     for port in (22, 3000, 5432, 6050, 9090):
@@ -545,7 +541,7 @@ def test_nft_sets_ranges_vmaps_and_user_chains(host: FwHost) -> None:
     assert list(fails(results, "host-fw-exposed-service")) == ["web-1:6050"]
 
 
-@needs_netns
+@needs_root
 def test_every_base_chain_on_the_input_hook_must_accept(host: FwHost) -> None:
     # iptables (the nf_tables backend) drops by default; a native nft table with policy accept and an
     # accept for 5432 does not open it: a packet must pass both base chains.
@@ -576,8 +572,7 @@ def test_every_base_chain_on_the_input_hook_must_accept(host: FwHost) -> None:
     assert_pass(results, "host-fw-default-policy")
 
 
-@needs_netns
-@needs_sshd
+@needs_root
 def test_ipv6_left_open_while_ipv4_is_restricted(host: FwHost) -> None:
     host.iptables(_drop_policy("-A INPUT -s 10.8.0.0/24 -p tcp -m tcp --dport 22 -j ACCEPT"))
     host.sshd(ports=(22,))
@@ -592,7 +587,7 @@ def test_ipv6_left_open_while_ipv4_is_restricted(host: FwHost) -> None:
         "web-1": "IPv6: new TCP and UDP connections to ports no rule names are accepted (no rules are loaded)"}
 
 
-@needs_netns
+@needs_root
 def test_effective_default_deny_and_drop_logging(host: FwHost) -> None:
     # ACCEPT policy with a final catch-all DROP is default-deny by effect (documented choice) ...
     host.iptables("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\n"
@@ -613,7 +608,7 @@ def test_effective_default_deny_and_drop_logging(host: FwHost) -> None:
         "IPv4: unmatched inbound UDP traffic is accepted, so no drop is logged (see host-fw-default-policy)"}
 
 
-@needs_netns
+@needs_root
 def test_rate_limit_severity_follows_who_can_reach_the_port(host: FwHost) -> None:
     host.iptables(_drop_policy("-A INPUT -s 10.8.0.0/24 -p tcp -m tcp --dport 22 -j ACCEPT"))
     host.iptables(_drop_policy(), ipv6=True)
@@ -631,7 +626,7 @@ def test_rate_limit_severity_follows_who_can_reach_the_port(host: FwHost) -> Non
         (Severity.MEDIUM, "IPv4: a flood of new TCP connections is still accepted on 443 from any address")]
 
 
-@needs_netns
+@needs_root
 def test_icmp_echo_only_from_monitoring_passes(host: FwHost) -> None:
     host.iptables(_drop_policy("-A INPUT -s 10.20.0.0/16 -p icmp -m icmp --icmp-type echo-request -j ACCEPT",
                                "-A INPUT -p icmp -m icmp --icmp-type 3/4 -j ACCEPT"))
@@ -639,7 +634,7 @@ def test_icmp_echo_only_from_monitoring_passes(host: FwHost) -> None:
     assert_pass(check_results(evidence(host.capture())), "host-fw-icmp-echo")
 
 
-@needs_netns
+@needs_root
 def test_unknown_matches_are_never_read_as_closed(host: FwHost) -> None:
     # A time window on the SSH accept: outsidein does not evaluate it, so it cannot say SSH is closed.
     host.iptables(_drop_policy("-A INPUT -p tcp -m tcp --dport 22 -m time --timestart 09:00 --timestop 17:00 "
@@ -678,6 +673,7 @@ echo '=====ufw.conf'; cat /etc/ufw/ufw.conf
 def ufw_capture(host: FwHost, *commands: str) -> tuple[dict[str, Record], str]:
     """Run real ufw commands in the namespace against a private copy of /etc/ufw (a private mount
     namespace: the machine's own UFW configuration and sysctls are untouched) and capture the outputs."""
+    require_programs("ufw")
     shutil.copytree("/etc/ufw", host.tmp / "ufw", dirs_exist_ok=True)
     defaults = Path("/etc/default/ufw").read_text().splitlines()
     (host.tmp / "empty.conf").write_text("")
@@ -690,8 +686,7 @@ def ufw_capture(host: FwHost, *commands: str) -> tuple[dict[str, Record], str]:
     return {key: Record(data=text) for key, text in parts.items()}, conf
 
 
-@needs_netns
-@needs_ufw
+@needs_root
 def test_real_ufw_default_deny_with_limits(host: FwHost) -> None:
     commands, conf = ufw_capture(host, "default deny incoming", "limit from 10.8.0.0/24 to any port 22 proto tcp",
                                  "limit 443/tcp", "logging on", "--force enable")
@@ -713,8 +708,7 @@ def test_real_ufw_default_deny_with_limits(host: FwHost) -> None:
     assert {r.detail.split(":")[0] for r in results["host-fw-icmp-echo"]} == {"IPv4", "IPv6"}
 
 
-@needs_netns
-@needs_ufw
+@needs_root
 def test_real_ufw_logging_off_and_not_enabled_at_boot(host: FwHost) -> None:
     commands, conf = ufw_capture(host, "allow from 10.8.0.0/24 to any port 22 proto tcp", "logging off",
                                  "--force enable")
@@ -739,7 +733,7 @@ def test_real_ufw_logging_off_and_not_enabled_at_boot(host: FwHost) -> None:
 # ------------------------------------------------------------------------------------------- persistence
 
 
-@needs_netns
+@needs_root
 def test_persistence_compares_saved_and_live_rules(host: FwHost) -> None:
     host.iptables(HARDENED_V4)
     host.iptables(HARDENED_V6, ipv6=True)
@@ -761,7 +755,7 @@ def test_persistence_compares_saved_and_live_rules(host: FwHost) -> None:
         "/etc/iptables/rules.v6 does not exist"}
 
 
-@needs_netns
+@needs_root
 def test_nftables_persistence(host: FwHost) -> None:
     host.nft(NFT_NATIVE)
     commands = host.capture()
@@ -779,7 +773,7 @@ def test_nftables_persistence(host: FwHost) -> None:
 # ------------------------------------------------------------------------------------------------ probes
 
 
-@needs_netns
+@needs_root
 def test_probe_contradicting_the_rules(reachable_host: FwHost) -> None:
     ns = reachable_host
     ns.listen(5432)
@@ -826,7 +820,7 @@ def test_unreachable_host_is_not_assessed_everywhere() -> None:
     assert all(r.reason == ev.error for rs in results.values() for r in rs)
 
 
-@needs_netns
+@needs_root
 def test_missing_nft_command_versus_nft_refused(host: FwHost) -> None:
     host.iptables(HARDENED_V4)
     host.iptables(HARDENED_V6, ipv6=True)
@@ -849,7 +843,7 @@ def test_missing_nft_command_versus_nft_refused(host: FwHost) -> None:
     assert statuses(results, "host-fw-provisioning-disables") == {Status.NOT_ASSESSED}  # no files in scope
 
 
-@needs_netns
+@needs_root
 def test_ipv6_unknown_fails_on_ipv4_alone_or_is_not_assessed(host: FwHost) -> None:
     host.iptables(OPEN_V4)
     commands = host.capture()
@@ -883,7 +877,7 @@ def test_unparsable_output_names_the_line() -> None:
 # -------------------------------------------------------------------------------------- saved outputs
 
 
-@needs_netns
+@needs_root
 def test_saved_output_folder_as_an_auditor_keeps_it(host: FwHost, tmp_path: Path) -> None:
     host.iptables(_drop_policy("-A INPUT -i lo -j ACCEPT",
                                "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from outsidein.cli import main
-from tests.netns import have_netns
+from tests.netns import needs_root
 from tests.test_checks_nginx import Server
 from tests.test_host_collect import DROP_ALL_BUT_SSH, SshHost, ssh_host  # noqa: F401 - the fixture
 
-pytestmark = pytest.mark.skipif(have_netns() is not None, reason=str(have_netns()))
+pytestmark = needs_root
 
 IPV6_DROP = """*filter
 :INPUT DROP [0:0]

@@ -16,9 +16,9 @@ from outsidein.evidence import HostEvidence, Record, Snapshot
 from outsidein.host.collect import HostCollector, collect_hosts, listening_ports, load_host_folder, probe_tcp
 from outsidein.host.commands import COMMANDS
 from outsidein.scope import HostScope, ScopeError, parse_scope
-from tests.netns import Namespace, have_netns, wait_port
+from tests.netns import Namespace, needs_root, wait_port
 
-pytestmark = pytest.mark.skipif(have_netns() is not None, reason=str(have_netns()))
+pytestmark = needs_root
 
 DROP_ALL_BUT_SSH = """*filter
 :INPUT DROP [0:0]

@@ -240,12 +240,12 @@ def _chromium() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium installed: run scripts/system-deps")
 def test_html_renders_in_headless_chromium(report: AuditReport, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(render_html(report), encoding="utf-8")
     browser = _chromium()
-    assert browser is not None
+    if browser is None:
+        pytest.fail("no headless Chromium installed: run scripts/system-deps", pytrace=False)
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
              f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
